@@ -44,19 +44,19 @@ func TestDecideEveryCommandInEveryState(t *testing.T) {
 		"deleted":    {create(), Delete{ID: "d1"}},
 	}
 	commands := map[string]Command{
-		"create":          create(),
-		"start":           Start{ID: "x", Attempt: 0, WorkerID: "w2", Lease: "L2"},
-		"start-attempt1":  Start{ID: "x", Attempt: 1, WorkerID: "w2", Lease: "L2"},
-		"progress":        ReportProgress{ID: "x", Progress: 50, Message: "half"},
-		"progress-lease":  ReportProgress{ID: "x", Lease: "L1", Progress: 50},
-		"progress-stale":  ReportProgress{ID: "x", Lease: "L9", Progress: 50},
-		"complete":        Complete{ID: "x", Lease: "L1"},
-		"complete-stale":  Complete{ID: "x", Lease: "L9"},
-		"fail":            Fail{ID: "x", Lease: "L1", Error: JobError{Code: CodeProcessorError}},
-		"fail-system":     Fail{ID: "x", Error: JobError{Code: CodeWorkerLost}},
-		"fail-stale":      Fail{ID: "x", Lease: "L9", Error: JobError{Code: CodeProcessorError}},
-		"retry":           Retry{ID: "x"},
-		"delete":          Delete{ID: "x", CleanupFiles: true},
+		"create":         create(),
+		"start":          Start{ID: "x", Attempt: 0, WorkerID: "w2", Lease: "L2"},
+		"start-attempt1": Start{ID: "x", Attempt: 1, WorkerID: "w2", Lease: "L2"},
+		"progress":       ReportProgress{ID: "x", Progress: 50, Message: "half"},
+		"progress-lease": ReportProgress{ID: "x", Lease: "L1", Progress: 50},
+		"progress-stale": ReportProgress{ID: "x", Lease: "L9", Progress: 50},
+		"complete":       Complete{ID: "x", Lease: "L1"},
+		"complete-stale": Complete{ID: "x", Lease: "L9"},
+		"fail":           Fail{ID: "x", Lease: "L1", Error: JobError{Code: CodeProcessorError}},
+		"fail-system":    Fail{ID: "x", Error: JobError{Code: CodeWorkerLost}},
+		"fail-stale":     Fail{ID: "x", Lease: "L9", Error: JobError{Code: CodeProcessorError}},
+		"retry":          Retry{ID: "x"},
+		"delete":         Delete{ID: "x", CleanupFiles: true},
 	}
 	// want[state][command] is the event type produced, or the error.
 	type outcome struct {
