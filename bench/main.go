@@ -1,0 +1,604 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	binPath  = flag.String("bin", "bin/turbolane", "turbolane binary")
+	duration = flag.Duration("duration", 10*time.Second, "length of each throughput phase")
+	conc     = flag.Int("c", 16, "concurrent HTTP clients for the polling phase")
+	images   = flag.Int("images", 12, "JPEG→WebP conversions in the image phase")
+	only     = flag.String("only", "", "comma-separated phases to run: polling,overhead,images,memory (default all)")
+	bare     = flag.String("bare-server", "", "internal: serve the bare baseline handler on this address")
+)
+
+func main() {
+	flag.Parse()
+	if *bare != "" {
+		serveBare(*bare)
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func want(phase string) bool {
+	if *only == "" {
+		return true
+	}
+	for _, p := range strings.Split(*only, ",") {
+		if p == phase {
+			return true
+		}
+	}
+	return false
+}
+
+func run() error {
+	fmt.Printf("# Turbo Lane benchmarks — %s, %d CPUs, %s per phase\n\n", time.Now().UTC().Format(time.RFC3339), numCPU(), *duration)
+	work, err := os.MkdirTemp("", "turbolane-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	if want("polling") || want("overhead") || want("images") {
+		srv, err := startServe(work, "main")
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		if want("polling") {
+			if err := benchPolling(srv, work); err != nil {
+				return fmt.Errorf("polling: %w", err)
+			}
+		}
+		if want("overhead") {
+			if err := benchOverhead(srv); err != nil {
+				return fmt.Errorf("overhead: %w", err)
+			}
+		}
+		if want("images") {
+			if err := benchImages(srv, work); err != nil {
+				return fmt.Errorf("images: %w", err)
+			}
+		}
+	}
+	if want("memory") {
+		if err := benchMemory(work); err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+	}
+	return nil
+}
+
+// server is a turbolane serve child process.
+type server struct {
+	cmd     *exec.Cmd
+	url     string
+	natsURL string
+	key     string
+	http    *http.Client
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startServe(work, name string) (*server, error) {
+	port, nport := freePort(), freePort()
+	dir := filepath.Join(work, name)
+	cmd := exec.Command(*binPath, "serve",
+		"--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dir,
+		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", nport),
+		"--admin-token", "bench-admin", "--rate-limit", "0", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (run make build first): %w", *binPath, err)
+	}
+	s := &server{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), natsURL: fmt.Sprintf("nats://127.0.0.1:%d", nport),
+		http: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := s.http.Get(s.url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, errors.New("turbolane serve did not become ready in 60 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var key struct{ APIKey string }
+	if err := s.call(http.MethodPost, "/api/v1/admin/api-keys", "bench-admin", map[string]any{"userId": "bench", "plan": "business"}, &key); err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.key = key.APIKey
+	return s, nil
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+func (s *server) call(method, path, token string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.url+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	if token == "" {
+		token = s.key
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (s *server) upload(name string, data []byte) (string, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	part, _ := w.CreateFormFile("file", name)
+	_, _ = part.Write(data)
+	_ = w.Close()
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/upload", &buf)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	res, err := s.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var f struct{ FileID string }
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("upload: %d %s", res.StatusCode, b)
+	}
+	err = json.Unmarshal(b, &f)
+	return f.FileID, err
+}
+
+type job struct {
+	JobID       string
+	Status      string
+	ResultFiles []struct{ SizeBytes int64 }
+	Error       *struct{ Code, Message string }
+}
+
+// runJob creates a job and polls it until it is terminal.
+func (s *server) runJob(typ string, params map[string]any, poll time.Duration) (job, error) {
+	var j job
+	if err := s.call(http.MethodPost, "/api/v1/jobs", "", map[string]any{"processor_type": typ, "params": params}, &j); err != nil {
+		return j, err
+	}
+	for j.Status != "completed" && j.Status != "failed" {
+		time.Sleep(poll)
+		if err := s.call(http.MethodGet, "/api/v1/jobs/"+j.JobID, "", nil, &j); err != nil {
+			return j, err
+		}
+	}
+	if j.Status == "failed" {
+		return j, fmt.Errorf("job %s failed: %+v", j.JobID, j.Error)
+	}
+	return j, nil
+}
+
+// load drives GETs of url from c clients for d and returns requests/s and latencies.
+func load(url, token string, c int, d time.Duration) (float64, []time.Duration, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c * 2}, Timeout: 10 * time.Second}
+	var (
+		mu    sync.Mutex
+		lats  []time.Duration
+		count atomic.Int64
+		fails atomic.Int64
+		wg    sync.WaitGroup
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	for i := 0; i < c; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1<<14)
+			for ctx.Err() == nil {
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if err != nil {
+					fails.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					fails.Add(1)
+					continue
+				}
+				local = append(local, time.Since(t0))
+				count.Add(1)
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if fails.Load() > 0 {
+		return 0, nil, fmt.Errorf("%d requests to %s failed", fails.Load(), url)
+	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	return float64(count.Load()) / elapsed.Seconds(), lats, nil
+}
+
+func pct(l []time.Duration, p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	return l[int(float64(len(l)-1)*p)]
+}
+
+func benchPolling(s *server, work string) error {
+	png, err := tinyPNG(work)
+	if err != nil {
+		return err
+	}
+	fid, err := s.upload("tiny.png", png)
+	if err != nil {
+		return err
+	}
+	j, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "webp"}, 50*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	var body bytes.Buffer
+	if err := s.call(http.MethodGet, "/api/v1/jobs/"+j.JobID, "", nil, nil); err != nil {
+		return err
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/v1/jobs/"+j.JobID, nil)
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	res, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(&body, res.Body)
+	res.Body.Close()
+	jobFile := filepath.Join(work, "job.json")
+	if err := os.WriteFile(jobFile, body.Bytes(), 0o644); err != nil {
+		return err
+	}
+
+	port := freePort()
+	self, _ := os.Executable()
+	bareCmd := exec.Command(self, "-bare-server", fmt.Sprintf("127.0.0.1:%d", port))
+	bareCmd.Env = append(os.Environ(), "BENCH_JOB_JSON="+jobFile)
+	bareCmd.Stderr = os.Stderr
+	if err := bareCmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = bareCmd.Process.Kill(); _ = bareCmd.Wait() }()
+	bareURL := fmt.Sprintf("http://127.0.0.1:%d/api/v1/jobs/%s", port, j.JobID)
+	for i := 0; i < 100; i++ {
+		if r, err := http.Get(bareURL); err == nil {
+			r.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Warm both up, then measure the baseline first and Turbo Lane second.
+	_, _, _ = load(bareURL, "", *conc, time.Second)
+	_, _, _ = load(s.url+"/api/v1/jobs/"+j.JobID, s.key, *conc, time.Second)
+	bRPS, bLat, err := load(bareURL, "", *conc, *duration)
+	if err != nil {
+		return err
+	}
+	tRPS, tLat, err := load(s.url+"/api/v1/jobs/"+j.JobID, s.key, *conc, *duration)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("## Polling GET /api/v1/jobs/{id} (%d clients, keep-alive, %d-byte body)\n\n", *conc, body.Len())
+	fmt.Printf("| server | req/s | p50 | p99 |\n|---|---|---|---|\n")
+	fmt.Printf("| bare net/http handler | %.0f | %s | %s |\n", bRPS, pct(bLat, .5), pct(bLat, .99))
+	fmt.Printf("| turbolane serve | %.0f | %s | %s |\n\n", tRPS, pct(tLat, .5), pct(tLat, .99))
+	fmt.Printf("ratio req/s turbolane/bare = **%.2f** (goal ≥ 0.6); p99 turbolane/bare = **%.2f×** (goal ≤ 2×)\n\n",
+		tRPS/bRPS, float64(pct(tLat, .99))/float64(pct(bLat, .99)))
+	return nil
+}
+
+// serveBare is the baseline: a bare net/http handler returning a job JSON.
+func serveBare(addr string) {
+	body, err := os.ReadFile(os.Getenv("BENCH_JOB_JSON"))
+	if err != nil {
+		body = []byte(`{"jobId":"job_x","status":"completed"}`)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	})
+	_ = http.ListenAndServe(addr, mux)
+}
+
+func benchOverhead(s *server) error {
+	// Baseline: raw synchronous JetStream publishes, 8 publishers, 512 B,
+	// on the same embedded server with the same fsync setting.
+	nc, err := nats.Connect(s.natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "BENCH_RAW", Subjects: []string{"bench.raw.>"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		return err
+	}
+	defer js.DeleteStream(ctx, "BENCH_RAW")
+	msg := bytes.Repeat([]byte("x"), 512)
+	var pubs atomic.Int64
+	var wg sync.WaitGroup
+	pctx, cancel := context.WithTimeout(ctx, *duration)
+	start := time.Now()
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for n := 0; pctx.Err() == nil; n++ {
+				if _, err := js.Publish(ctx, fmt.Sprintf("bench.raw.%d.%d", i, n), msg); err == nil {
+					pubs.Add(1)
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	cancel()
+	rawRate := float64(pubs.Load()) / time.Since(start).Seconds()
+
+	work, _ := os.MkdirTemp("", "bench-tiny-")
+	defer os.RemoveAll(work)
+	png, err := tinyPNG(work)
+	if err != nil {
+		return err
+	}
+	fid, err := s.upload("tiny.png", png)
+	if err != nil {
+		return err
+	}
+	// Ours: tiny-image jobs end to end, 8 clients creating and polling.
+	var jobs atomic.Int64
+	var firstID atomic.Value
+	var jerr atomic.Value
+	jctx, jcancel := context.WithTimeout(ctx, *duration)
+	start = time.Now()
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for jctx.Err() == nil {
+				j, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "png"}, 20*time.Millisecond)
+				if err != nil {
+					jerr.Store(err)
+					return
+				}
+				firstID.CompareAndSwap(nil, j.JobID)
+				jobs.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	jcancel()
+	elapsed := time.Since(start)
+	if e, _ := jerr.Load().(error); e != nil {
+		return e
+	}
+	jobRate := float64(jobs.Load()) / elapsed.Seconds()
+	var hist struct{ Events []json.RawMessage }
+	id, _ := firstID.Load().(string)
+	if err := s.call(http.MethodGet, "/api/v1/jobs/"+id+"/events", "", nil, &hist); err != nil {
+		return err
+	}
+	perJob := len(hist.Events)
+	fmt.Printf("## Engine overhead: tiny-image jobs end to end vs raw JetStream publishes\n\n")
+	fmt.Printf("| measure | value |\n|---|---|\n")
+	fmt.Printf("| raw sync publish, 8 publishers, 512 B, same server and fsync setting | %.0f msg/s |\n", rawRate)
+	fmt.Printf("| events one job writes | %d |\n", perJob)
+	fmt.Printf("| baseline jobs/s (publish rate ÷ events per job) | %.0f |\n", rawRate/float64(perJob))
+	fmt.Printf("| turbolane tiny-image jobs/s (8 clients: create, process, poll) | %.1f |\n\n", jobRate)
+	fmt.Printf("ratio = **%.2f** (goal ≥ 0.5)\n\n", jobRate/(rawRate/float64(perJob)))
+	return nil
+}
+
+func tinyPNG(work string) ([]byte, error) {
+	path := filepath.Join(work, "tiny.png")
+	if err := exec.Command("vips", "black", path, "16", "16").Run(); err != nil {
+		return nil, fmt.Errorf("vips black (install libvips-tools): %w", err)
+	}
+	return os.ReadFile(path)
+}
+
+func benchImages(s *server, work string) error {
+	in := filepath.Join(work, "photo.jpg")
+	// 2084×1721 like the DESIGN.md measurement: noise plus a gradient, so the
+	// encoder has real work to do.
+	if out, err := exec.Command("vips", "gaussnoise", filepath.Join(work, "noise.v"), "2084", "1721").CombinedOutput(); err != nil {
+		return fmt.Errorf("vips gaussnoise: %v %s", err, out)
+	}
+	if out, err := exec.Command("vips", "copy", filepath.Join(work, "noise.v"), in+"[Q=90]").CombinedOutput(); err != nil {
+		return fmt.Errorf("vips copy: %v %s", err, out)
+	}
+	data, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	// Baseline: the vips CLI, the same conversions two at a time.
+	start := time.Now()
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	var cliErr atomic.Value
+	for i := 0; i < *images; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out := filepath.Join(work, fmt.Sprintf("cli-%d.webp", i))
+			if b, err := exec.Command("vips", "copy", in, out+"[Q=80]").CombinedOutput(); err != nil {
+				cliErr.Store(fmt.Errorf("vips copy: %v %s", err, b))
+			}
+		}(i)
+	}
+	wg.Wait()
+	cli := time.Since(start)
+	if e, _ := cliErr.Load().(error); e != nil {
+		return e
+	}
+	// Ours: upload once, then create the jobs and poll them (the pool runs
+	// two at a time by default).
+	fid, err := s.upload("photo.jpg", data)
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	var apiErr atomic.Value
+	for i := 0; i < *images; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "webp", "quality": 80}, 50*time.Millisecond); err != nil {
+				apiErr.Store(err)
+			}
+		}()
+	}
+	wg.Wait()
+	ours := time.Since(start)
+	if e, _ := apiErr.Load().(error); e != nil {
+		return e
+	}
+	fmt.Printf("## Images: JPEG 2084×1721 → WebP q80, %d conversions\n\n", *images)
+	fmt.Printf("| path | total | per image | images/s |\n|---|---|---|---|\n")
+	fmt.Printf("| vips CLI (`vips copy in.jpg out.webp[Q=80]`), 2 at a time | %s | %s | %.2f |\n", cli.Round(time.Millisecond), (cli / time.Duration(*images)).Round(time.Millisecond), float64(*images)/cli.Seconds())
+	fmt.Printf("| turbolane API (create, process, poll), 2 worker slots | %s | %s | %.2f |\n\n", ours.Round(time.Millisecond), (ours / time.Duration(*images)).Round(time.Millisecond), float64(*images)/ours.Seconds())
+	fmt.Printf("ratio throughput turbolane/CLI = **%.2f** (goal ≥ 1.0)\n\n", cli.Seconds()/ours.Seconds())
+	return nil
+}
+
+func benchMemory(work string) error {
+	s, err := startServe(work, "memory")
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	in := filepath.Join(work, "big.jpg")
+	// 8660×5774 ≈ 50 MP, just under the default --max-pixels.
+	if out, err := exec.Command("vips", "gaussnoise", filepath.Join(work, "big.v"), "8660", "5773").CombinedOutput(); err != nil {
+		return fmt.Errorf("vips gaussnoise: %v %s", err, out)
+	}
+	if out, err := exec.Command("vips", "copy", filepath.Join(work, "big.v"), in+"[Q=85]").CombinedOutput(); err != nil {
+		return fmt.Errorf("vips copy: %v %s", err, out)
+	}
+	_ = os.Remove(filepath.Join(work, "big.v"))
+	data, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	before := rssKiB(s.cmd.Process.Pid, "VmHWM")
+	fid, err := s.upload("big.jpg", data)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if _, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "webp", "quality": 80}, 100*time.Millisecond); err != nil {
+		return err
+	}
+	took := time.Since(t0)
+	after := rssKiB(s.cmd.Process.Pid, "VmHWM")
+	fmt.Printf("## Memory: `turbolane serve` converting a 50 MP JPEG (8660×5773, %.1f MiB) to WebP\n\n", float64(len(data))/(1<<20))
+	fmt.Printf("| measure | value |\n|---|---|\n")
+	fmt.Printf("| peak RSS before the job (VmHWM) | %.0f MiB |\n", float64(before)/1024)
+	fmt.Printf("| peak RSS after upload + conversion (VmHWM) | %.0f MiB |\n", float64(after)/1024)
+	fmt.Printf("| conversion time | %s |\n\n", took.Round(time.Millisecond))
+	return nil
+}
+
+func rssKiB(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
