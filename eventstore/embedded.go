@@ -1,0 +1,163 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// EmbeddedConfig configures the in-process nats-server of `turbolane serve`.
+type EmbeddedConfig struct {
+	// DataDir is turbolane's data directory; JetStream keeps its files in
+	// DataDir/nats. Required.
+	DataDir string
+	// Listen is the client listener as host:port. Empty means no listener at
+	// all (in-process connections only); port 0 picks a free port.
+	Listen string
+	// SyncInterval is how often JetStream fsyncs. Zero means fsync before
+	// every ack ("sync_interval: always"): Jepsen lost acknowledged writes on
+	// power failure with the 2-minute default, so only an operator who
+	// accepts that risk should relax it.
+	SyncInterval time.Duration
+	// MaxStore caps JetStream disk usage in bytes; 0 leaves the server's
+	// default (a share of the free disk).
+	MaxStore int64
+
+	// ServerName names this server; required by JetStream clustering.
+	ServerName string
+	// ClusterName, ClusterListen (host:port) and Routes (nats-route://host:port)
+	// join this server to a cluster; all empty means standalone.
+	ClusterName   string
+	ClusterListen string
+	Routes        []string
+
+	// Logger receives the server's log; nil keeps it silent.
+	Logger server.Logger
+}
+
+// StartEmbedded starts a nats-server with JetStream on local disk and waits
+// until it accepts connections. The caller owns the server and must call
+// Shutdown (and WaitForShutdown) on it.
+func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
+	opts, err := serverOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("create embedded nats-server: %w", err)
+	}
+	if cfg.Logger != nil {
+		srv.SetLoggerV2(cfg.Logger, false, false, false)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, errors.New("start embedded nats-server: not ready for connections after 30s")
+	}
+	if !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, errors.New("start embedded nats-server: jetstream did not start")
+	}
+	return srv, nil
+}
+
+func serverOptions(cfg EmbeddedConfig) (*server.Options, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("start embedded nats-server: a data directory is required")
+	}
+	if cfg.SyncInterval < 0 {
+		return nil, fmt.Errorf("start embedded nats-server: negative sync interval %s", cfg.SyncInterval)
+	}
+	opts := &server.Options{
+		ServerName:        cfg.ServerName,
+		JetStream:         true,
+		StoreDir:          filepath.Join(cfg.DataDir, "nats"),
+		JetStreamMaxStore: cfg.MaxStore,
+		NoSigs:            true,
+		NoLog:             cfg.Logger == nil,
+	}
+	if cfg.SyncInterval == 0 {
+		opts.SyncAlways = true
+	} else {
+		opts.SyncInterval = cfg.SyncInterval
+	}
+	if cfg.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := splitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("start embedded nats-server: client listen address: %w", err)
+		}
+		opts.Host, opts.Port = host, port
+	}
+	if cfg.ClusterName != "" || cfg.ClusterListen != "" || len(cfg.Routes) > 0 {
+		if cfg.ClusterName == "" || cfg.ClusterListen == "" || cfg.ServerName == "" {
+			return nil, errors.New("start embedded nats-server: clustering needs a server name, a cluster name and a cluster listen address")
+		}
+		host, port, err := splitHostPort(cfg.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("start embedded nats-server: cluster listen address: %w", err)
+		}
+		opts.Cluster.Name = cfg.ClusterName
+		opts.Cluster.Host, opts.Cluster.Port = host, port
+		if len(cfg.Routes) > 0 {
+			opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
+			if len(opts.Routes) != len(cfg.Routes) {
+				return nil, fmt.Errorf("start embedded nats-server: invalid route in %q", cfg.Routes)
+			}
+		}
+	}
+	return opts, nil
+}
+
+// splitHostPort parses host:port; port 0 asks the server for a random port
+// (nats-server reads 0 as "the default port", so it becomes RANDOM_PORT).
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("invalid port %q", p)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// ConnectEmbedded connects to an embedded server in process, without a socket.
+func ConnectEmbedded(srv *server.Server) (*nats.Conn, error) {
+	if srv == nil {
+		return nil, errors.New("connect to embedded nats-server: nil server")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("turbolane-embedded"), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded nats-server: %w", err)
+	}
+	return nc, nil
+}
+
+// Connect connects to an external NATS server or cluster and keeps
+// reconnecting forever after the first successful connection.
+func Connect(url, name string) (*nats.Conn, error) {
+	if url == "" {
+		return nil, errors.New("connect to nats: empty url")
+	}
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats at %s: %w", url, err)
+	}
+	return nc, nil
+}

@@ -1,0 +1,265 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/convilyn/turbolane/domain"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Store is the JetStream-backed event store, work queue and record store.
+// It is safe for concurrent use.
+type Store struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	events jetstream.Stream
+	work   jetstream.Stream
+	files  *Files
+	keys   *Keys
+	opts   options
+	cache  *jobCache
+	locks  keyedMutex
+}
+
+type options struct {
+	replicas        int
+	duplicateWindow time.Duration
+	source          string
+	ackWait         time.Duration
+	maxAckPending   int
+	cacheSize       int
+	maxAttempts     int
+}
+
+// Option configures Open. Options validate their input and make Open fail
+// with a descriptive error.
+type Option func(*options) error
+
+// WithReplicas sets the replica count of every stream and bucket (1 for a
+// single server, 3 in a cluster). Default 1.
+func WithReplicas(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("replicas must be between 1 and 5, got %d", n)
+		}
+		o.replicas = n
+		return nil
+	}
+}
+
+// WithDuplicateWindow sets how long JetStream remembers Nats-Msg-Ids for
+// de-duplication. Default 2 minutes.
+func WithDuplicateWindow(d time.Duration) Option {
+	return func(o *options) error {
+		if d < time.Second {
+			return fmt.Errorf("duplicate window must be at least 1s, got %s", d)
+		}
+		o.duplicateWindow = d
+		return nil
+	}
+}
+
+// WithSource sets the CloudEvents source attribute. Default "turbolane".
+func WithSource(src string) Option {
+	return func(o *options) error {
+		if src == "" {
+			return errors.New("cloudevents source must not be empty")
+		}
+		o.source = src
+		return nil
+	}
+}
+
+// WithAckWait sets how long a work item stays with a consumer that stops
+// heart-beating before JetStream hands it to another. Consume heart-beats
+// every third of it. Default 30s.
+func WithAckWait(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 300*time.Millisecond {
+			return fmt.Errorf("ack wait must be at least 300ms, got %s", d)
+		}
+		o.ackWait = d
+		return nil
+	}
+}
+
+// WithPoolMaxAckPending caps the unacknowledged work items of one pool across
+// every worker process sharing its durable consumer. Each process limits
+// itself to its own slots. Default 1024.
+func WithPoolMaxAckPending(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("pool max ack pending must be positive, got %d", n)
+		}
+		o.maxAckPending = n
+		return nil
+	}
+}
+
+// WithCacheSize sets how many folded job states Execute keeps in memory;
+// 0 disables the cache. Default 10000.
+func WithCacheSize(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("cache size must not be negative, got %d", n)
+		}
+		o.cacheSize = n
+		return nil
+	}
+}
+
+// WithMaxAttempts bounds how often Execute re-decides after a concurrent
+// update. Default 20.
+func WithMaxAttempts(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("max attempts must be positive, got %d", n)
+		}
+		o.maxAttempts = n
+		return nil
+	}
+}
+
+// Open connects to JetStream on nc and creates or updates the streams and
+// buckets. The caller keeps ownership of nc.
+func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
+	if nc == nil {
+		return nil, errors.New("open event store: nil nats connection")
+	}
+	o := options{
+		replicas:        1,
+		duplicateWindow: 2 * time.Minute,
+		source:          DefaultSource,
+		ackWait:         30 * time.Second,
+		maxAckPending:   1024,
+		cacheSize:       10000,
+		maxAttempts:     20,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("open event store: %w", err)
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open event store: create jetstream context: %w", err)
+	}
+	s := &Store{nc: nc, js: js, opts: o, cache: newJobCache(o.cacheSize)}
+
+	s.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        eventsStream,
+		Description: "Turbo Lane job events (CloudEvents 1.0); the audit trail, never expires",
+		Subjects:    []string{jobsAll},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.replicas,
+		Duplicates:  o.duplicateWindow,
+		AllowDirect: true,
+		Discard:     jetstream.DiscardNew,
+		PersistMode: jetstream.DefaultPersistMode,
+		// No MaxAge, MaxMsgs or MaxBytes: history is the audit trail.
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open event store: create stream %s: %w", eventsStream, err)
+	}
+	s.work, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        workStream,
+		Description: "Turbo Lane work items, one per job attempt",
+		Subjects:    []string{workAll},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.replicas,
+		Duplicates:  o.duplicateWindow,
+		PersistMode: jetstream.DefaultPersistMode,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open event store: create stream %s: %w", workStream, err)
+	}
+	fkv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      filesBucket,
+		Description: "Turbo Lane file records by file id",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open event store: create bucket %s: %w", filesBucket, err)
+	}
+	kkv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      keysBucket,
+		Description: "Turbo Lane API keys by sha256 hex of the key",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open event store: create bucket %s: %w", keysBucket, err)
+	}
+	s.files = &Files{kv: fkv}
+	s.keys = &Keys{kv: kkv}
+	return s, nil
+}
+
+// Files returns the file records (KV bucket TURBOLANE_FILES).
+func (s *Store) Files() *Files { return s.files }
+
+// Keys returns the API keys (KV bucket TURBOLANE_API_KEYS).
+func (s *Store) Keys() *Keys { return s.keys }
+
+// LastSequence returns the last sequence of JOB_EVENTS (0 when empty).
+func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
+	info, err := s.events.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read last sequence of %s: %w", eventsStream, err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Ping reports whether the connection is up and JOB_EVENTS is readable. Its
+// errors match domain.ErrUnavailable.
+func (s *Store) Ping(ctx context.Context) error {
+	if !s.nc.IsConnected() {
+		return unavailable(ErrNotConnected, "connection status %s", s.nc.Status())
+	}
+	if _, err := s.js.Stream(ctx, eventsStream); err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return unavailable(ErrStreamMissing, "stream %s does not exist", eventsStream)
+		}
+		return fmt.Errorf("%w: ping stream %s: %w", domain.ErrUnavailable, eventsStream, err)
+	}
+	return nil
+}
+
+// Health is a deeper Ping: both streams exist and neither they nor the
+// account have run out of storage. Its errors match domain.ErrUnavailable
+// and ErrStreamMissing, ErrStorageFull or ErrNotConnected.
+func (s *Store) Health(ctx context.Context) error {
+	if !s.nc.IsConnected() {
+		return unavailable(ErrNotConnected, "connection status %s", s.nc.Status())
+	}
+	for _, name := range []string{eventsStream, workStream} {
+		st, err := s.js.Stream(ctx, name)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return unavailable(ErrStreamMissing, "stream %s does not exist", name)
+			}
+			return fmt.Errorf("%w: read stream %s: %w", domain.ErrUnavailable, name, err)
+		}
+		info := st.CachedInfo()
+		if max := info.Config.MaxBytes; max > 0 && info.State.Bytes >= uint64(max) {
+			return unavailable(ErrStorageFull, "stream %s holds %d of %d bytes", name, info.State.Bytes, max)
+		}
+	}
+	ai, err := s.js.AccountInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: read jetstream account info: %w", domain.ErrUnavailable, err)
+	}
+	if max := ai.Limits.MaxStore; max > 0 && ai.Store >= uint64(max) {
+		return unavailable(ErrStorageFull, "account uses %d of %d bytes of disk", ai.Store, max)
+	}
+	return nil
+}
