@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -400,4 +401,38 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestEventsDocExamples keeps docs/events.md honest: every complete JSON
+// example in it must be a CloudEvent the spec accepts, whose data the domain
+// decodes and whose payload schema in the spec accepts it too.
+func TestEventsDocExamples(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	md, err := os.ReadFile("../docs/events.md")
+	require.NoError(t, err)
+	seen := map[domain.EventType]int{}
+	for _, block := range strings.Split(string(md), "```json\n")[1:] {
+		body, _, ok := strings.Cut(block, "```")
+		require.True(t, ok, "unterminated JSON block in docs/events.md")
+		if strings.Contains(body, `"..."`) {
+			continue // an abridged illustration, not an example
+		}
+		var ev struct {
+			Type              string          `json:"type"`
+			DataSchemaVersion int             `json:"dataschemaversion"`
+			Data              json.RawMessage `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &ev), "example is not JSON:\n%s", body)
+		require.NoError(t, visit(t, doc, "CloudEvent", body), "example is not a CloudEvent:\n%s", body)
+		et := domain.EventType(strings.TrimPrefix(ev.Type, "com.convilyn.turbolane.job."))
+		_, err := domain.DecodeEventData(et, ev.DataSchemaVersion, ev.Data)
+		require.NoError(t, err, "domain cannot decode the %s example", et)
+		schema := strings.ToUpper(string(et[:1])) + string(et[1:]) + "Data"
+		require.NoError(t, visit(t, doc, schema, string(ev.Data)), "%s example data", et)
+		seen[et]++
+	}
+	for _, et := range domain.EventTypes {
+		require.NotZero(t, seen[et], "docs/events.md has no example of %s", et)
+	}
 }
