@@ -138,25 +138,40 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 		PartSize:    s.partSize,
 	})
 	if err != nil {
-		if size >= 0 && src.n < size && ctx.Err() == nil && errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("%w: declared %d bytes, read %d", ErrSizeMismatch, size, src.n)
+		// net/http refuses a body whose length differs from the declared
+		// one; say so in our own terms.
+		if size >= 0 && (src.n > size || src.eof && src.n < size) {
+			err = fmt.Errorf("%w: declared %d bytes, read %d: %w", ErrSizeMismatch, size, src.n, err)
 		}
 		return fmt.Errorf("put blob %s: %w", key, err)
 	}
 	if size >= 0 && info.Size != size {
 		return fmt.Errorf("put blob %s: %w: declared %d bytes, stored %d", key, ErrSizeMismatch, size, info.Size)
 	}
+	// A multipart upload reads exactly size bytes and cannot notice a longer
+	// reader; the truncated object is already stored, but the caller learns
+	// its size was wrong.
+	if size >= 0 && !src.eof {
+		var one [1]byte
+		if n, _ := io.ReadFull(src, one[:]); n > 0 {
+			return fmt.Errorf("put blob %s: %w: reader is longer than the declared %d bytes", key, ErrSizeMismatch, size)
+		}
+	}
 	return nil
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	eof bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err == io.EOF {
+		c.eof = true
+	}
 	return n, err
 }
 

@@ -197,7 +197,9 @@ func testFailedPut(t *testing.T, s blobstore.Store) {
 		require.Error(t, err, "size %d", size)
 	}
 	err := s.Put(ctx, key, strings.NewReader("short"), 10, "image/png")
-	require.Error(t, err, "a reader shorter than the declared size fails")
+	require.ErrorIs(t, err, blobstore.ErrSizeMismatch, "a reader shorter than the declared size fails")
+	err = s.Put(ctx, key, strings.NewReader("longer than declared"), 3, "image/png")
+	require.ErrorIs(t, err, blobstore.ErrSizeMismatch, "a reader longer than the declared size fails")
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
