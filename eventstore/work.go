@@ -125,7 +125,25 @@ func (s *Store) Consume(ctx context.Context, pool string, slots int, fn func(con
 		return fmt.Errorf("consume pool %s: create consumer: %w", pool, err)
 	}
 
-	runCtx, cancelRun := context.WithCancel(ctx)
+	// A closed connection ends Consume even while every slot is busy: the
+	// handlers cannot report anything any more and their items will go to
+	// another worker after the ack wait.
+	closed := s.nc.StatusChanged(nats.CLOSED)
+	defer s.nc.RemoveStatusListener(closed)
+	loopCtx, cancelLoop := context.WithCancel(ctx)
+	defer cancelLoop()
+	go func() {
+		select {
+		case <-closed:
+			cancelLoop()
+		case <-loopCtx.Done():
+		}
+	}()
+	if s.nc.IsClosed() {
+		cancelLoop()
+	}
+
+	runCtx, cancelRun := context.WithCancel(loopCtx)
 	var wg sync.WaitGroup
 	defer func() {
 		cancelRun()
@@ -137,8 +155,11 @@ func (s *Store) Consume(ctx context.Context, pool string, slots int, fn func(con
 	}
 	for {
 		select {
-		case <-ctx.Done():
-			return nil
+		case <-loopCtx.Done():
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("consume pool %s: %w", pool, nats.ErrConnectionClosed)
 		case <-free:
 		}
 		n := 1
@@ -152,7 +173,7 @@ func (s *Store) Consume(ctx context.Context, pool string, slots int, fn func(con
 			}
 		}
 		got := 0
-		err := fetch(ctx, cons, n, func(msg jetstream.Msg) {
+		err := fetch(loopCtx, cons, n, func(msg jetstream.Msg) {
 			got++
 			wg.Add(1)
 			go func() {
@@ -164,7 +185,7 @@ func (s *Store) Consume(ctx context.Context, pool string, slots int, fn func(con
 		for range n - got {
 			free <- struct{}{}
 		}
-		if err := s.fetchFailed(ctx, err); err != nil {
+		if err := s.fetchFailed(loopCtx, err); err != nil {
 			return fmt.Errorf("consume pool %s: %w", pool, err)
 		}
 	}
