@@ -63,7 +63,7 @@ var contract = []struct {
 	{http.MethodPost, "/api/v1/jobs/download", []string{"200"}, []string{"400", "401", "404", "422", "429", "500"}},
 	{http.MethodGet, "/api/v1/jobs/{job_id}/events", []string{"200"}, []string{"401", "404", "429", "500"}},
 	{http.MethodGet, "/api/v1/processors", []string{"200"}, []string{"429", "500"}},
-	{http.MethodGet, "/api/v1/openapi.yaml", []string{"200"}, nil},
+	{http.MethodGet, "/api/v1/openapi.yaml", []string{"200"}, []string{"429"}},
 	{http.MethodGet, "/healthz", []string{"200"}, nil},
 	{http.MethodGet, "/readyz", []string{"200"}, []string{"503"}},
 	{http.MethodGet, "/metrics", []string{"200"}, nil},
