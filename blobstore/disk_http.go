@@ -13,8 +13,9 @@ import (
 // the signed max bytes, else 413 file_too_large), GET and HEAD download as an
 // attachment. A bad signature or an expired link is 403 forbidden, a missing
 // object 404 file_not_found, any other method 405. Errors are JSON
-// {"detail", "code"}. It accepts the path with or without the /blobs/ prefix,
-// so it can be mounted either way.
+// {"detail", "code"}. An upload is stored with the signed content type; the
+// request's Content-Type header is not consulted. It accepts the path with or
+// without the /blobs/ prefix, so it can be mounted either way.
 func (d *Disk) Handler() http.Handler {
 	return http.HandlerFunc(d.serveHTTP)
 }

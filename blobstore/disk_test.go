@@ -282,3 +282,23 @@ func TestDiskPingFailsWhenUnwritable(t *testing.T) {
 	require.NoError(t, os.RemoveAll(filepath.Join(dir, "tmp")))
 	require.Error(t, d.Ping(context.Background()))
 }
+
+func TestDiskReopen(t *testing.T) {
+	t.Parallel()
+	d, dir := newDisk(t)
+	ctx := context.Background()
+	key := domain.NewFileID()
+	require.NoError(t, d.Put(ctx, key, strings.NewReader("kept"), 4, "text/plain"))
+	stale := filepath.Join(dir, "tmp", "data-stale")
+	require.NoError(t, os.WriteFile(stale, []byte("crashed upload"), 0o600))
+	old := time.Now().Add(-2 * time.Hour)
+	require.NoError(t, os.Chtimes(stale, old, old))
+
+	again, err := blobstore.NewDisk(dir, "http://example.com", testSecret)
+	require.NoError(t, err)
+	info, err := again.Stat(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "text/plain", info.ContentType)
+	_, err = os.Stat(stale)
+	assert.ErrorIs(t, err, os.ErrNotExist, "a stale upload is removed on open")
+}
