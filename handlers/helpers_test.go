@@ -96,6 +96,7 @@ func (e *env) readyErr(name string) error {
 // client is one HTTP client: its own remote address, cookies and token.
 type client struct {
 	e       *env
+	t       testing.TB
 	remote  string
 	token   string
 	cookies map[string]*http.Cookie
@@ -108,7 +109,7 @@ func (e *env) anon() *client {
 	e.ips++
 	n := e.ips
 	e.mu.Unlock()
-	return &client{e: e, remote: fmt.Sprintf("192.0.2.%d:%d", n%250+1, 40000+n), cookies: map[string]*http.Cookie{}}
+	return &client{e: e, t: e.t, remote: fmt.Sprintf("192.0.2.%d:%d", n%250+1, 40000+n), cookies: map[string]*http.Cookie{}}
 }
 
 func (e *env) bearer(tok string) *client {
@@ -127,6 +128,13 @@ func (e *env) user(userID string, plan domain.Plan) *client {
 	return e.bearer(out.APIKey)
 }
 
+// on returns the client reporting to t (a fuzz target's own T).
+func (c *client) on(t testing.TB) *client {
+	cp := *c
+	cp.t = t
+	return &cp
+}
+
 type response struct {
 	t testing.TB
 	*httptest.ResponseRecorder
@@ -135,7 +143,7 @@ type response struct {
 // do sends a request. body is sent raw when it is a string or []byte and as
 // JSON otherwise; hdr is name, value pairs.
 func (c *client) do(method, path string, body any, hdr ...string) *response {
-	c.e.t.Helper()
+	c.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -145,7 +153,7 @@ func (c *client) do(method, path string, body any, hdr ...string) *response {
 		rd = bytes.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
-		require.NoError(c.e.t, err)
+		require.NoError(c.t, err)
 		rd = bytes.NewReader(raw)
 	}
 	req := httptest.NewRequest(method, path, rd)
@@ -167,7 +175,7 @@ func (c *client) do(method, path string, body any, hdr ...string) *response {
 	for _, ck := range rec.Result().Cookies() {
 		c.cookies[ck.Name] = ck
 	}
-	return &response{t: c.e.t, ResponseRecorder: rec}
+	return &response{t: c.t, ResponseRecorder: rec}
 }
 
 func (r *response) status(want int) *response {
@@ -204,7 +212,7 @@ func (r *response) job() map[string]any {
 
 // upload stores a confirmed file through the one-step multipart upload.
 func (c *client) upload(name string, data []byte) string {
-	c.e.t.Helper()
+	c.t.Helper()
 	res := c.multipart("file", name, "", data)
 	res.status(http.StatusCreated)
 	var f struct{ FileID string }
@@ -213,26 +221,26 @@ func (c *client) upload(name string, data []byte) string {
 }
 
 func (c *client) multipart(field, name, contentType string, data []byte) *response {
-	c.e.t.Helper()
+	c.t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	require.NoError(c.e.t, mw.WriteField("note", "ignored"))
+	require.NoError(c.t, mw.WriteField("note", "ignored"))
 	h := make(map[string][]string)
 	h["Content-Disposition"] = []string{fmt.Sprintf(`form-data; name=%q; filename=%q`, field, name)}
 	if contentType != "" {
 		h["Content-Type"] = []string{contentType}
 	}
 	pw, err := mw.CreatePart(h)
-	require.NoError(c.e.t, err)
+	require.NoError(c.t, err)
 	_, err = pw.Write(data)
-	require.NoError(c.e.t, err)
-	require.NoError(c.e.t, mw.Close())
+	require.NoError(c.t, err)
+	require.NoError(c.t, mw.Close())
 	return c.do("POST", "/api/v1/upload", buf.Bytes(), "Content-Type", mw.FormDataContentType())
 }
 
 // createJob creates an image conversion of a fresh upload and returns its id.
 func (c *client) createJob() string {
-	c.e.t.Helper()
+	c.t.Helper()
 	fid := c.upload("in.png", []byte("png bytes"))
 	res := c.do("POST", "/api/v1/jobs", map[string]any{"processor_type": "image_conversion", "params": map[string]any{"file_id": fid, "output_format": "webp"}})
 	res.status(http.StatusAccepted)
