@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/convilyn/turbolane/domain"
 )
@@ -71,45 +70,23 @@ type Limits struct {
 // ErrNoEngine is returned by Registry.Lookup when no engine serves a type.
 var ErrNoEngine = domain.Unsupportedf("no engine serves this processor type")
 
-// Registry maps processor types to engines. It is safe for concurrent use.
-type Registry struct {
-	mu      sync.RWMutex
-	engines map[domain.ProcessorType]Engine
-}
-
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry {
-	return &Registry{engines: map[domain.ProcessorType]Engine{}}
-}
+// Registry maps processor types to engines. Build it before the pools start;
+// it is read concurrently and must not change afterwards.
+type Registry map[domain.ProcessorType]Engine
 
 // Register makes e serve the given processor types, replacing any engine
 // registered for them before.
-func (r *Registry) Register(e Engine, types ...domain.ProcessorType) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r Registry) Register(e Engine, types ...domain.ProcessorType) {
 	for _, t := range types {
-		r.engines[t] = e
+		r[t] = e
 	}
 }
 
 // Lookup returns the engine for t, or an error matching ErrNoEngine.
-func (r *Registry) Lookup(t domain.ProcessorType) (Engine, error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	e, ok := r.engines[t]
-	if !ok {
+func (r Registry) Lookup(t domain.ProcessorType) (Engine, error) {
+	e, ok := r[t]
+	if !ok || e == nil {
 		return nil, fmt.Errorf("look up engine for %s: %w", t, ErrNoEngine)
 	}
 	return e, nil
-}
-
-// Types lists the processor types that have an engine.
-func (r *Registry) Types() []domain.ProcessorType {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]domain.ProcessorType, 0, len(r.engines))
-	for t := range r.engines {
-		out = append(out, t)
-	}
-	return out
 }

@@ -162,10 +162,10 @@ func (e *env) resultRecords(t *testing.T, jobID string) []domain.File {
 	return out
 }
 
-func (e *env) runner(t *testing.T, store *eventstore.Store, reg *workers.Registry, opts ...workers.RunnerOption) *workers.Runner {
+func (e *env) runner(t *testing.T, store *eventstore.Store, reg workers.Registry, opts ...workers.RunnerOption) *workers.Runner {
 	t.Helper()
 	opts = append([]workers.RunnerOption{workers.WithWorkRoot(e.workRoot)}, opts...)
-	r, err := workers.NewRunner(store, store.Files(), e.blobs, reg, opts...)
+	r, err := workers.NewRunner(store, e.blobs, store.Files(), reg, opts...)
 	require.NoError(t, err)
 	return r
 }
@@ -245,8 +245,8 @@ func (g *gate) Process(ctx context.Context, in workers.Input) ([]workers.Output,
 	}
 }
 
-func registry(e workers.Engine, types ...domain.ProcessorType) *workers.Registry {
-	r := workers.NewRegistry()
+func registry(e workers.Engine, types ...domain.ProcessorType) workers.Registry {
+	r := workers.Registry{}
 	r.Register(e, types...)
 	return r
 }

@@ -36,7 +36,7 @@ type Runner struct {
 	jobs    JobStore
 	files   FileRecords
 	blobs   Blobs
-	engines *Registry
+	engines Registry
 
 	pool             string
 	workerID         string
@@ -98,9 +98,9 @@ func WithMaxDeliveries(n int) RunnerOption {
 	}
 }
 
-// WithTimeout sets the processing timeout for every processor type without
-// its own (default 10 minutes). Time spent queued does not count.
-func WithTimeout(d time.Duration) RunnerOption {
+// WithDefaultTimeout sets the processing timeout for every processor type
+// without its own (default 10 minutes). Time spent queued does not count.
+func WithDefaultTimeout(d time.Duration) RunnerOption {
 	return func(r *Runner) error {
 		if d <= 0 {
 			return fmt.Errorf("timeout must be positive, got %s", d)
@@ -173,7 +173,7 @@ func WithLogger(l *slog.Logger) RunnerOption {
 }
 
 // NewRunner returns a runner over the given stores and engines.
-func NewRunner(jobs JobStore, files FileRecords, blobs Blobs, engines *Registry, opts ...RunnerOption) (*Runner, error) {
+func NewRunner(jobs JobStore, blobs Blobs, files FileRecords, engines Registry, opts ...RunnerOption) (*Runner, error) {
 	if jobs == nil || files == nil || blobs == nil || engines == nil {
 		return nil, errors.New("new runner: jobs, files, blobs and engines are required")
 	}
@@ -302,7 +302,7 @@ func (r *Runner) run(ctx context.Context, job domain.Job, lease string) (Outcome
 	prog := startProgress(progCtx, r.jobs, job.ID, lease, r.progressInterval, r.maxProgress, func() { cancelRun(errLeaseLost) })
 	engCtx, cancelEng := context.WithTimeout(runCtx, timeout)
 	outs, err := engine.Process(engCtx, Input{
-		JobID: job.ID, ProcessorType: job.ProcessorType, Params: job.Params, Files: files,
+		JobID: job.ID, ProcessorType: job.ProcessorType, Params: normalize(job), Files: files,
 		WorkDir: dir, Progress: prog.report, Limits: r.limits,
 	})
 	timedOut := errors.Is(engCtx.Err(), context.DeadlineExceeded) && runCtx.Err() == nil
@@ -516,4 +516,16 @@ func safeName(name string) string {
 		return "input"
 	}
 	return string(b)
+}
+
+// normalize gives the engine the params as domain.ValidateParams returns
+// them: the JSON round trip through the event stream turns ints into
+// float64. Params written under an older spec that no longer validate are
+// passed as stored; the engine's own parsing decides.
+func normalize(job domain.Job) map[string]any {
+	p, _, err := domain.ValidateParams(job.ProcessorType, job.Params)
+	if err != nil {
+		return job.Params
+	}
+	return p
 }

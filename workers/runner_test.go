@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/convilyn/turbolane/domain"
@@ -23,7 +24,7 @@ func TestJobIsDispatchedProcessedAndCompleted(t *testing.T) {
 	e := newEnv(t)
 	eng, err := image.New()
 	require.NoError(t, err)
-	reg := workers.NewRegistry()
+	reg := workers.Registry{}
 	reg.Register(eng, eng.Types()...)
 
 	disp, err := workers.NewDispatcher(e.store, e.store)
@@ -59,9 +60,12 @@ func TestJobIsDispatchedProcessedAndCompleted(t *testing.T) {
 	require.True(t, rec.Confirmed)
 	require.True(t, rec.ExpiresAt.After(rec.CreatedAt), "results expire after the retention")
 
-	up, err := e.store.Files().Get(context.Background(), in.FileID)
-	require.NoError(t, err)
-	require.False(t, up.ExpiresAt.IsZero(), "the used upload now expires with the results")
+	// The runner extends the upload right after the completion is appended.
+	require.Eventually(t, func() bool {
+		up, err := e.store.Files().Get(context.Background(), in.FileID)
+		require.NoError(t, err)
+		return !up.ExpiresAt.IsZero()
+	}, 10*time.Second, 10*time.Millisecond, "the used upload now expires with the results")
 
 	evs := e.events(t, id)
 	require.Equal(t, 1, count(evs, domain.EventStarted))
@@ -94,6 +98,19 @@ func TestRetriedJobIsDispatchedAgainOnItsPool(t *testing.T) {
 	j = e.waitStatus(t, id, domain.StatusCompleted)
 	require.Equal(t, 1, j.RetryCount)
 	require.Len(t, j.ResultFiles, 1)
+}
+
+func TestEngineGetsNormalizedParams(t *testing.T) {
+	e := newEnv(t)
+	var got map[string]any
+	r := e.runner(t, e.store, registry(engineFunc(func(ctx context.Context, in workers.Input) ([]workers.Output, error) {
+		got = in.Params
+		return copyEngine(ctx, in)
+	}), domain.ImageConversion))
+	id := e.create(t, domain.ImageConversion, map[string]any{"output_format": "png", "width": 64}, domain.PoolStandard, e.upload(t, "a.jpg", "image/jpeg", []byte("x")))
+	require.NoError(t, r.Handle(context.Background(), item(id, 0)))
+	require.Equal(t, 64, got["width"], "ints stay ints after the trip through JetStream")
+	require.Equal(t, 85, got["quality"])
 }
 
 func TestDuplicateWorkItemCompletesOnce(t *testing.T) {
@@ -269,7 +286,7 @@ func TestEngineErrorFailsTheJob(t *testing.T) {
 
 func TestMissingEngineFailsAsUnsupported(t *testing.T) {
 	e := newEnv(t)
-	r := e.runner(t, e.store, workers.NewRegistry())
+	r := e.runner(t, e.store, workers.Registry{})
 	id := e.create(t, domain.ImageConversion, params(), domain.PoolStandard, e.upload(t, "a.jpg", "image/jpeg", []byte("x")))
 	require.NoError(t, r.Handle(context.Background(), item(id, 0)))
 	require.Equal(t, domain.CodeUnsupportedFormat, e.job(t, id).Error.Code)
@@ -399,4 +416,39 @@ func TestSweeperDeletesExpiredFiles(t *testing.T) {
 		_, err := e.store.Files().Get(ctx, expired)
 		return errors.Is(err, domain.ErrFileNotFound)
 	}, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	reg := prometheus.NewRegistry()
+	engines := registry(engineFunc(copyEngine), domain.ImageConversion)
+	r := e.runner(t, e.store, engines, workers.WithMetrics(reg), workers.WithPoolName(domain.PoolStandard))
+	e.runner(t, e.store, engines, workers.WithMetrics(reg), workers.WithPoolName(domain.PoolLarge)) // shares the collectors
+	id := e.create(t, domain.ImageConversion, params(), domain.PoolStandard, e.upload(t, "a.jpg", "image/jpeg", []byte("x")))
+	require.NoError(t, r.Handle(context.Background(), item(id, 0)))
+
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[key] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				got[key] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	require.Equal(t, map[string]float64{
+		"turbolane_worker_runs_total,outcome=completed,pool=standard,processor_type=image_conversion":           1,
+		"turbolane_worker_run_duration_seconds,outcome=completed,pool=standard,processor_type=image_conversion": 1,
+		"turbolane_worker_busy_slots,pool=standard":                                                             0,
+	}, got)
 }

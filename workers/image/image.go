@@ -108,7 +108,9 @@ var formats = map[string]format{
 
 // sameFormat is the output format of a compression that keeps the input's
 // format; types libvips can read but not write here fall back to a sensible
-// neighbour (HEIC has no HEVC encoder in Debian's libheif).
+// neighbour (HEIC has no HEVC encoder in Debian's libheif). Its keys are also
+// the input types the engine accepts at all: the catalog's, and not what
+// libvips would hand to ImageMagick or other loaders it marks untrusted.
 var sameFormat = map[vips.ImageType]string{
 	vips.ImageTypeJPEG: "jpg",
 	vips.ImageTypePNG:  "png",
@@ -282,7 +284,7 @@ func sniff(path string, lim workers.Limits) (vips.ImageType, error) {
 	}
 	head = head[:n]
 	typ := vips.DetermineImageType(head)
-	if typ == vips.ImageTypeUnknown || !vips.IsTypeSupported(typ) && typ != vips.ImageTypeBMP {
+	if _, ok := sameFormat[typ]; !ok || typ != vips.ImageTypeBMP && !vips.IsTypeSupported(typ) {
 		return 0, domain.Failf(domain.CodeUnsupportedFormat, "the file is not an image this engine can read")
 	}
 	if _, err := fh.Seek(0, io.SeekStart); err != nil {
