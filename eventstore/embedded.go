@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -111,9 +111,12 @@ func serverOptions(cfg EmbeddedConfig) (*server.Options, error) {
 		opts.Cluster.Name = cfg.ClusterName
 		opts.Cluster.Host, opts.Cluster.Port = host, port
 		if len(cfg.Routes) > 0 {
-			opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
-			if len(opts.Routes) != len(cfg.Routes) {
-				return nil, fmt.Errorf("start embedded nats-server: invalid route in %q", cfg.Routes)
+			for _, r := range cfg.Routes {
+				u, err := url.Parse(r)
+				if err != nil || u.Scheme == "" || u.Host == "" {
+					return nil, fmt.Errorf("start embedded nats-server: invalid route %q (want nats-route://host:port)", r)
+				}
+				opts.Routes = append(opts.Routes, u)
 			}
 		}
 	}

@@ -234,6 +234,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// storageHeadroom is the free space below which a stream counts as full: a
+// stream refuses an event that does not fit whole, and events are a few
+// hundred bytes to a few KiB.
+const storageHeadroom = 8 << 10
+
 // Health is a deeper Ping: both streams exist and neither they nor the
 // account have run out of storage. Its errors match domain.ErrUnavailable
 // and ErrStreamMissing, ErrStorageFull or ErrNotConnected.
@@ -250,7 +255,7 @@ func (s *Store) Health(ctx context.Context) error {
 			return fmt.Errorf("%w: read stream %s: %w", domain.ErrUnavailable, name, err)
 		}
 		info := st.CachedInfo()
-		if max := info.Config.MaxBytes; max > 0 && info.State.Bytes >= uint64(max) {
+		if max := info.Config.MaxBytes; max > 0 && info.State.Bytes+storageHeadroom > uint64(max) {
 			return unavailable(ErrStorageFull, "stream %s holds %d of %d bytes", name, info.State.Bytes, max)
 		}
 	}
@@ -258,7 +263,7 @@ func (s *Store) Health(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: read jetstream account info: %w", domain.ErrUnavailable, err)
 	}
-	if max := ai.Limits.MaxStore; max > 0 && ai.Store >= uint64(max) {
+	if max := ai.Limits.MaxStore; max > 0 && ai.Store+storageHeadroom > uint64(max) {
 		return unavailable(ErrStorageFull, "account uses %d of %d bytes of disk", ai.Store, max)
 	}
 	return nil
