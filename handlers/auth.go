@@ -96,7 +96,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		case present:
 			key, err := s.lookupKey(r.Context(), tok)
 			if err != nil {
-				if lerr := s.limits.allow(clientIP(r)); lerr != nil {
+				if lerr := s.limits.allow(s.limits.clientIP(r)); lerr != nil {
 					s.writeError(w, r, lerr)
 					return
 				}
@@ -107,7 +107,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		default:
 			id = s.session(w, r)
 		}
-		limitKey := clientIP(r)
+		limitKey := s.limits.clientIP(r)
 		if id.UserID != "" && !id.Anonymous {
 			limitKey = "user:" + id.UserID
 		}
@@ -176,7 +176,7 @@ func (s *server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, _ := bearer(r)
 		if !tokenIs(tok, s.cfg.AdminToken) {
-			if err := s.limits.allow(clientIP(r)); err != nil {
+			if err := s.limits.allow(s.limits.clientIP(r)); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -193,7 +193,7 @@ func (s *server) requireWorker(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, _ := bearer(r)
 		if !tokenIs(tok, s.cfg.WorkerToken) {
-			if err := s.limits.allow(clientIP(r)); err != nil {
+			if err := s.limits.allow(s.limits.clientIP(r)); err != nil {
 				s.writeError(w, r, err)
 				return
 			}

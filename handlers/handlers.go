@@ -113,6 +113,11 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is the bucket size; 0 is twice RateLimit.
 	RateBurst int
+	// TrustProxy takes the client address for rate limiting from the last
+	// X-Forwarded-For entry, the one the proxy in front of the API added.
+	// Leave it off unless such a proxy always sets the header: clients can
+	// send any X-Forwarded-For they like.
+	TrustProxy bool
 	// UploadURLTTL is the lifetime of presigned upload URLs.
 	UploadURLTTL time.Duration
 	// DownloadURLTTL is the lifetime of presigned download URLs.
@@ -220,7 +225,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	}
 	s := &server{
 		cfg: cfg, deps: deps, log: cfg.Logger, metrics: m, now: deps.Now,
-		limits: newRateLimiter(cfg.RateLimit, cfg.RateBurst),
+		limits: newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.TrustProxy),
 	}
 	return s.routes(), nil
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,8 +19,9 @@ const idleLimiter = 10 * time.Minute
 // rateLimiter keeps one token bucket per client. It sweeps idle buckets on
 // the request path instead of in a goroutine, so the package starts none.
 type rateLimiter struct {
-	limit rate.Limit
-	burst int
+	limit      rate.Limit
+	burst      int
+	trustProxy bool
 
 	mu        sync.Mutex
 	clients   map[string]*clientLimiter
@@ -31,8 +33,8 @@ type clientLimiter struct {
 	seen time.Time
 }
 
-func newRateLimiter(rps float64, burst int) *rateLimiter {
-	return &rateLimiter{limit: rate.Limit(rps), burst: burst, clients: map[string]*clientLimiter{}, lastSweep: time.Now()}
+func newRateLimiter(rps float64, burst int, trustProxy bool) *rateLimiter {
+	return &rateLimiter{limit: rate.Limit(rps), burst: burst, trustProxy: trustProxy, clients: map[string]*clientLimiter{}, lastSweep: time.Now()}
 }
 
 // allow charges one request to key and returns a rate_limited error carrying
@@ -71,9 +73,17 @@ func (l *rateLimiter) allow(key string) error {
 	return &retryAfter{err: domain.ErrRateLimited, after: wait}
 }
 
-// clientIP is the remote address without the port. Forwarded headers are not
-// trusted: anyone can send them.
-func clientIP(r *http.Request) string {
+// clientIP is the remote address without the port, or with TrustProxy the
+// address the proxy in front reported last in X-Forwarded-For.
+func (l *rateLimiter) clientIP(r *http.Request) string {
+	if l.trustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if ip := strings.TrimSpace(parts[len(parts)-1]); ip != "" {
+				return "ip:" + ip
+			}
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return "ip:" + r.RemoteAddr
@@ -84,7 +94,7 @@ func clientIP(r *http.Request) string {
 // limitByIP rate-limits endpoints that need no identity.
 func (s *server) limitByIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.limits.allow(clientIP(r)); err != nil {
+		if err := s.limits.allow(s.limits.clientIP(r)); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
