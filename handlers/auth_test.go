@@ -200,7 +200,9 @@ func TestNewChecksDependencies(t *testing.T) {
 func TestRateLimitBehindProxy(t *testing.T) {
 	t.Parallel()
 	for _, trust := range []bool{false, true} {
-		e := newEnv(t, func(cfg *handlers.Config, _ *handlers.Deps) { cfg.RateLimit, cfg.RateBurst, cfg.TrustProxy = 0.001, 1, trust })
+		e := newEnv(t, func(cfg *handlers.Config, _ *handlers.Deps) {
+			cfg.RateLimit, cfg.RateBurst, cfg.TrustProxy = 0.001, 1, trust
+		})
 		proxy := e.anon()
 		proxy.do("GET", "/api/v1/processors", nil, "X-Forwarded-For", "203.0.113.1").status(http.StatusOK)
 		// A second client behind the same proxy, with a spoofed first entry.
