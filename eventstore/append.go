@@ -97,10 +97,11 @@ func (s *Store) appendOne(ctx context.Context, filter, jobID string, expected ui
 	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, filter)
 	ack, err := s.js.PublishMsg(ctx, m)
 	if err == nil {
+		_ = s.published(nil)
 		return ack.Sequence, ack.Duplicate, nil
 	}
 	if !isWrongLastSequence(err) {
-		return 0, false, fmt.Errorf("append %s event %s to job %s: %w", ev.Type, ev.ID, jobID, err)
+		return 0, false, fmt.Errorf("append %s event %s to job %s: %w", ev.Type, ev.ID, jobID, s.published(err))
 	}
 	// A standalone server checks the expected sequence before the
 	// duplicate window, so a retry whose first ack was lost comes back as

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -15,8 +14,8 @@ import (
 
 // EmbeddedConfig configures the in-process nats-server of `turbolane serve`.
 type EmbeddedConfig struct {
-	// DataDir is turbolane's data directory; JetStream keeps its files in
-	// DataDir/nats. Required.
+	// DataDir is the JetStream store directory (the server keeps its files
+	// in DataDir/jetstream); turbolane passes <data-dir>/nats. Required.
 	DataDir string
 	// Listen is the client listener as host:port. Empty means no listener at
 	// all (in-process connections only); port 0 picks a free port.
@@ -81,7 +80,7 @@ func serverOptions(cfg EmbeddedConfig) (*server.Options, error) {
 	opts := &server.Options{
 		ServerName:        cfg.ServerName,
 		JetStream:         true,
-		StoreDir:          filepath.Join(cfg.DataDir, "nats"),
+		StoreDir:          cfg.DataDir,
 		JetStreamMaxStore: cfg.MaxStore,
 		NoSigs:            true,
 		NoLog:             cfg.Logger == nil,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/convilyn/turbolane/domain"
@@ -23,6 +25,10 @@ type Store struct {
 	opts   options
 	cache  *jobCache
 	locks  keyedMutex
+	// full holds the last "out of storage" publish error until a publish
+	// succeeds again: a server-wide JetStream limit does not show in the
+	// account info, only in refused writes.
+	full atomic.Pointer[string]
 }
 
 type options struct {
@@ -259,6 +265,9 @@ func (s *Store) Health(ctx context.Context) error {
 			return unavailable(ErrStorageFull, "stream %s holds %d of %d bytes", name, info.State.Bytes, max)
 		}
 	}
+	if msg := s.full.Load(); msg != nil {
+		return unavailable(ErrStorageFull, "the last write was refused: %s", *msg)
+	}
 	ai, err := s.js.AccountInfo(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: read jetstream account info: %w", domain.ErrUnavailable, err)
@@ -267,4 +276,30 @@ func (s *Store) Health(ctx context.Context) error {
 		return unavailable(ErrStorageFull, "account uses %d of %d bytes of disk", ai.Store, max)
 	}
 	return nil
+}
+
+// published records the outcome of a write and classifies its error: a
+// JetStream that ran out of storage or cannot store is unavailable (503), not
+// an internal error, and Health reports it until a write succeeds again.
+func (s *Store) published(err error) error {
+	if err == nil {
+		if s.full.Load() != nil {
+			s.full.Store(nil)
+		}
+		return nil
+	}
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	switch code := apiErr.ErrorCode; {
+	case code == 10023 || code == 10047 || code == 10028 ||
+		code == 10077 && strings.Contains(apiErr.Description, "exceeded"):
+		msg := apiErr.Description
+		s.full.Store(&msg)
+		return fmt.Errorf("%w: %w: %w", domain.ErrUnavailable, ErrStorageFull, err)
+	case code == 10077 || apiErr.Code == 503:
+		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+	}
+	return err
 }

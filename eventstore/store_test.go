@@ -161,7 +161,7 @@ func TestEmbeddedConfig(t *testing.T) {
 	opts, err := serverOptions(EmbeddedConfig{DataDir: "/d", Listen: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.True(t, opts.SyncAlways, "fsync before every ack by default")
-	require.Equal(t, "/d/nats", opts.StoreDir)
+	require.Equal(t, "/d", opts.StoreDir)
 	require.Equal(t, -1, opts.Port)
 	opts, err = serverOptions(EmbeddedConfig{DataDir: "/d", SyncInterval: time.Second, ServerName: "n1", ClusterName: "c", ClusterListen: "127.0.0.1:6222", Routes: []string{"nats-route://127.0.0.1:6223"}})
 	require.NoError(t, err)
@@ -171,4 +171,26 @@ func TestEmbeddedConfig(t *testing.T) {
 	require.Equal(t, "c", opts.Cluster.Name)
 	require.Equal(t, 6222, opts.Cluster.Port)
 	require.Len(t, opts.Routes, 1)
+}
+
+func TestHealthReportsFullServer(t *testing.T) {
+	t.Parallel()
+	// The server-wide JetStream limit is not visible in the account info;
+	// Health learns about it from the refused write.
+	srv, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0", SyncInterval: time.Minute, MaxStore: 256 << 10})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	s := openStore(t, srv)
+	ctx := testCtx(t)
+	require.NoError(t, s.Health(ctx))
+	var appendErr error
+	for i := 0; appendErr == nil; i++ {
+		require.Less(t, i, 10000)
+		jobID := domain.NewJobID()
+		_, appendErr = s.Append(ctx, jobID, 0, createdEvent(jobID))
+	}
+	require.ErrorIs(t, appendErr, ErrStorageFull)
+	require.ErrorIs(t, appendErr, domain.ErrUnavailable, "a full store is a 503, not a 500")
+	err = s.Health(ctx)
+	require.ErrorIs(t, err, ErrStorageFull)
 }

@@ -80,7 +80,8 @@ func (s *Store) Enqueue(ctx context.Context, it WorkItem) error {
 	}
 	m := &nats.Msg{Subject: workPrefix + it.Pool, Data: body, Header: nats.Header{}}
 	m.Header.Set(jetstream.MsgIDHeader, "work."+it.EventID)
-	if _, err := s.js.PublishMsg(ctx, m); err != nil {
+	_, err = s.js.PublishMsg(ctx, m)
+	if err = s.published(err); err != nil {
 		return fmt.Errorf("enqueue work item for job %s attempt %d on pool %s: %w", it.JobID, it.Attempt, it.Pool, err)
 	}
 	return nil
