@@ -3,9 +3,11 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -179,7 +181,8 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, errors.Join(ErrMissingDependency, errors.New("build handlers: missing "+strings.Join(missing, ", ")))
+		sort.Strings(missing)
+		return nil, fmt.Errorf("build handlers: %w: %s", ErrMissingDependency, strings.Join(missing, ", "))
 	}
 	if cfg.PlanLimits == nil {
 		cfg.PlanLimits = domain.DefaultPlanLimits()

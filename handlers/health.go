@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/convilyn/turbolane/domain"
@@ -27,22 +30,23 @@ type readyResponse struct {
 // readyz runs every injected check; any failure makes the whole probe 503.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]string{}
-	failed := 0
-	for name, check := range s.deps.Checks {
+	var failed []string
+	names := slices.Sorted(maps.Keys(s.deps.Checks))
+	for _, name := range names {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-		err := check(ctx)
+		err := s.deps.Checks[name](ctx)
 		cancel()
 		if err != nil {
-			failed++
-			checks[name] = "error: " + err.Error()
+			checks[name] = err.Error()
+			failed = append(failed, name+": "+err.Error())
 			s.log.Warn("readiness check failed", "check", name, "err", err)
 			continue
 		}
 		checks[name] = "ok"
 	}
-	if failed > 0 {
+	if len(failed) > 0 {
 		writeJSON(w, http.StatusServiceUnavailable, readyResponse{
-			Detail: strconv.Itoa(failed) + " readiness check(s) failed", Code: "not_ready", Checks: checks,
+			Detail: strings.Join(failed, "; "), Code: "not_ready", Checks: checks,
 		})
 		return
 	}
