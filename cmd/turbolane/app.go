@@ -61,11 +61,11 @@ type Main struct {
 
 	disk          *blobstore.Disk
 	workerMetrics *workers.Metrics
-	http   *http.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	errs   []error
+	http          *http.Server
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	mu            sync.Mutex
+	errs          []error
 }
 
 // NewMain returns an unstarted Main.

@@ -236,7 +236,9 @@ func TestBadInput(t *testing.T) {
 		{"missing file_id", func() response {
 			return post("/api/v1/jobs", `{"processor_type":"image_conversion","params":{"output_format":"png"}}`)
 		}, 422, "validation_error"},
-		{"unknown processor", func() response { return post("/api/v1/jobs", `{"processor_type":"teleport","params":{"file_id":"`+small+`"}}`) }, 422, "validation_error"},
+		{"unknown processor", func() response {
+			return post("/api/v1/jobs", `{"processor_type":"teleport","params":{"file_id":"`+small+`"}}`)
+		}, 422, "validation_error"},
 		{"unknown format", func() response {
 			return post("/api/v1/jobs", `{"processor_type":"image_conversion","params":{"file_id":"`+small+`","output_format":"xcf"}}`)
 		}, 422, "unsupported_format"},
@@ -246,7 +248,9 @@ func TestBadInput(t *testing.T) {
 		{"unknown file", func() response {
 			return post("/api/v1/jobs", `{"processor_type":"image_conversion","params":{"file_id":"file_00000000000000000000000000","output_format":"png"}}`)
 		}, 404, "file_not_found"},
-		{"batch of 0", func() response { return post("/api/v1/jobs/batch", `{"processorType":"image_conversion","outputFormat":"png","items":[]}`) }, 422, "validation_error"},
+		{"batch of 0", func() response {
+			return post("/api/v1/jobs/batch", `{"processorType":"image_conversion","outputFormat":"png","items":[]}`)
+		}, 422, "validation_error"},
 		{"batch of 21", func() response {
 			items := strings.Repeat(`{"fileId":"`+small+`"},`, 21)
 			return post("/api/v1/jobs/batch", `{"processorType":"image_conversion","outputFormat":"png","items":[`+strings.TrimSuffix(items, ",")+`]}`)
