@@ -43,7 +43,13 @@ func (p *Pool) Name() string { return p.name }
 // consumer has stopped.
 func (p *Pool) Run(ctx context.Context) error {
 	err := p.queue.Consume(ctx, p.name, p.slots, func(ctx context.Context, d eventstore.Delivery) error {
-		return p.runner.Handle(ctx, d)
+		err := p.runner.Handle(ctx, d)
+		if err != nil && ctx.Err() == nil {
+			// The item is nak'ed and comes back; say why, or a job that
+			// ends in worker_lost leaves no trace of its cause.
+			p.runner.log.Warn("work item handed back", "pool", p.name, "job", d.Item().JobID, "delivery", d.NumDelivered(), "err", err)
+		}
+		return err
 	})
 	if ctx.Err() != nil {
 		return nil

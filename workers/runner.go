@@ -80,6 +80,9 @@ func WithWorkRoot(dir string) RunnerOption {
 		if dir == "" {
 			return errors.New("work root must not be empty")
 		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create work root: %w", err)
+		}
 		r.workRoot = dir
 		return nil
 	}

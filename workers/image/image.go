@@ -9,7 +9,7 @@ import (
 	stdimage "image"
 	_ "image/gif"  // header sniffing for the pixel limit
 	_ "image/jpeg" // header sniffing for the pixel limit
-	_ "image/png"  // header sniffing for the pixel limit
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -210,23 +210,40 @@ func (e *Engine) Process(ctx context.Context, in workers.Input) ([]workers.Outpu
 	if err != nil {
 		return nil, fmt.Errorf("read input %s: %w", f.Name, err)
 	}
+	if typ == vips.ImageTypeBMP {
+		// libvips has no BMP loader of its own and would hand BMP to
+		// ImageMagick; Go decodes it instead (its size was checked above).
+		if buf, err = bmpToPNG(buf); err != nil {
+			return nil, domain.Failf(domain.CodeCorruptInput, "the BMP cannot be decoded: %v", err)
+		}
+	}
 	params := vips.NewImportParams()
 	params.FailOnError.Set(true)
-	params.AutoRotate.Set(true)
-	img, err := vips.LoadImageFromBuffer(buf, params)
+	hdr, err := vips.LoadImageFromBuffer(buf, params)
+	if err != nil {
+		return nil, loadError(err)
+	}
+	// The loaders are lazy: this is still the header, nothing is decoded.
+	w, h := hdr.Width(), hdr.Height()
+	hdr.Close()
+	if px := int64(w) * int64(h); px > lim.MaxPixels {
+		return nil, domain.Failf(domain.CodeInputTooLarge, "the image is %d×%d pixels, more than the limit of %d", w, h, lim.MaxPixels)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// vips_thumbnail opens the image for sequential access and shrinks on
+	// load where the format allows (JPEG, WebP), so memory stays at a few
+	// scanlines of the source instead of the whole decoded image; without a
+	// resize it is a pass-through that still autorotates.
+	tw, th, size := target(s)
+	img, err := vips.LoadThumbnailFromBuffer(buf, tw, th, vips.InterestingNone, size, params)
 	if err != nil {
 		return nil, loadError(err)
 	}
 	defer img.Close()
-	// The loaders are lazy: this is still the header, nothing is decoded.
-	if px := int64(img.Width()) * int64(img.Height()); px > lim.MaxPixels {
-		return nil, domain.Failf(domain.CodeInputTooLarge, "the image is %d×%d pixels, more than the limit of %d", img.Width(), img.Height(), lim.MaxPixels)
-	}
 	progress(10, "image loaded")
 
-	if err := resize(img, s); err != nil {
-		return nil, domain.Failf(domain.CodeProcessorError, "resize the image: %v", err)
-	}
 	if s.strip {
 		if err := img.RemoveMetadata(); err != nil {
 			return nil, domain.Failf(domain.CodeProcessorError, "strip metadata: %v", err)
@@ -302,25 +319,27 @@ func sniff(path string, lim workers.Limits) (vips.ImageType, error) {
 	return typ, nil
 }
 
-func resize(img *vips.ImageRef, s settings) error {
+// target returns the thumbnail box and mode for the requested resize; no
+// resize is a box no image exceeds, shrinking only.
+func target(s settings) (w, h int, size vips.Size) {
 	if s.width == 0 && s.height == 0 {
-		return nil
+		return maxCoord, maxCoord, vips.SizeDown
 	}
-	w, h := s.width, s.height
+	w, h = s.width, s.height
 	if w == 0 {
 		w = maxCoord
 	}
 	if h == 0 {
 		h = maxCoord
 	}
-	size := vips.SizeBoth
+	size = vips.SizeBoth
 	switch {
 	case s.shrinkOnly:
 		size = vips.SizeDown
 	case !s.maintain && s.width > 0 && s.height > 0:
 		size = vips.SizeForce
 	}
-	return img.ThumbnailWithSize(w, h, vips.InterestingNone, size)
+	return w, h, size
 }
 
 func encode(img *vips.ImageRef, s settings) ([]byte, error) {
@@ -387,6 +406,18 @@ func encode(img *vips.ImageRef, s settings) ([]byte, error) {
 		return nil, encodeError(s.format, err)
 	}
 	return out, nil
+}
+
+func bmpToPNG(src []byte) ([]byte, error) {
+	dec, err := bmp.Decode(bytes.NewReader(src))
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.NoCompression}).Encode(&b, dec); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func encodeBMP(img *vips.ImageRef) ([]byte, error) {

@@ -156,6 +156,25 @@ func TestEveryOutputFormat(t *testing.T) {
 	}
 }
 
+func TestInputFormats(t *testing.T) {
+	e := newEngine(t)
+	src := photo(t, 90, 60, 90)
+	for _, format := range []string{"png", "webp", "gif", "tiff", "bmp", "avif"} {
+		t.Run(format, func(t *testing.T) {
+			outs, err := run(t, e, domain.ImageConversion, map[string]any{"output_format": format}, "in.jpg", src, workers.Limits{})
+			require.NoError(t, err)
+			in := readOutput(t, outs)
+			// And back: the compression keeps the input's format.
+			outs, err = run(t, e, domain.ImageCompression, map[string]any{}, "again."+format, in, workers.Limits{})
+			require.NoError(t, err)
+			typ, w, h := dims(t, readOutput(t, outs))
+			require.Equal(t, vips.DetermineImageType(in), typ)
+			require.Equal(t, [2]int{90, 60}, [2]int{w, h})
+			require.Equal(t, "again."+format, outs[0].Name)
+		})
+	}
+}
+
 func TestResize(t *testing.T) {
 	e := newEngine(t)
 	src := photo(t, 400, 300, 90)
