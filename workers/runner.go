@@ -250,6 +250,11 @@ func (r *Runner) Handle(ctx context.Context, d Delivery) error {
 	r.observer.OnStart(r.pool, job.ProcessorType)
 	outcome, err := r.run(ctx, job, lease)
 	r.observer.OnFinish(r.pool, job.ProcessorType, outcome, time.Since(start))
+	if err != nil {
+		r.log.Warn("hand back work item", "job", job.ID, "attempt", it.Attempt, "pool", r.pool, "err", err)
+	} else {
+		r.log.Debug("work item done", "job", job.ID, "attempt", it.Attempt, "pool", r.pool, "outcome", outcome)
+	}
 	if outcome == OutcomeCompleted || outcome == OutcomeFailed {
 		r.extendInputs(ctx, job)
 	}
@@ -308,7 +313,9 @@ func (r *Runner) run(ctx context.Context, job domain.Job, lease string) (Outcome
 		JobID: job.ID, ProcessorType: job.ProcessorType, Params: normalize(job), Files: files,
 		WorkDir: dir, Progress: prog.report, Limits: r.limits,
 	})
-	timedOut := errors.Is(engCtx.Err(), context.DeadlineExceeded) && runCtx.Err() == nil
+	// Only an engine that gave up counts as timed out: one that finished
+	// just as the deadline passed has finished.
+	timedOut := err != nil && errors.Is(engCtx.Err(), context.DeadlineExceeded) && runCtx.Err() == nil
 	cancelEng()
 	prog.stop(stopProg)
 

@@ -30,8 +30,10 @@ func TestJobIsDispatchedProcessedAndCompleted(t *testing.T) {
 	disp, err := workers.NewDispatcher(e.store, e.store)
 	require.NoError(t, err)
 	background(t, disp.Run)
+	runners := map[string]*workers.Runner{}
 	for _, name := range []string{domain.PoolStandard, domain.PoolLarge} {
-		pool, err := workers.NewPool(name, 2, e.store, e.runner(t, e.store, reg, workers.WithPoolName(name)))
+		runners[name] = e.runner(t, e.store, reg, workers.WithPoolName(name))
+		pool, err := workers.NewPool(name, 2, e.store, runners[name])
 		require.NoError(t, err)
 		background(t, pool.Run)
 	}
@@ -39,6 +41,7 @@ func TestJobIsDispatchedProcessedAndCompleted(t *testing.T) {
 	in := e.upload(t, "cat.jpg", "image/jpeg", photo(t, 320, 200))
 	id := e.create(t, domain.ImageConversion, map[string]any{"output_format": "webp", "quality": 80}, domain.PoolLarge, in)
 	j := e.waitStatus(t, id, domain.StatusCompleted)
+	require.Equal(t, runners[domain.PoolLarge].WorkerID(), j.WorkerID, "routed to the pool chosen at creation")
 
 	require.Len(t, j.ResultFiles, 1)
 	rf := j.ResultFiles[0]
