@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/convilyn/turbolane/domain"
 )
 
 // checkAnswer asserts what every answer to a hostile body must satisfy: an
@@ -122,5 +124,35 @@ func FuzzSessionCookie(f *testing.F) {
 		c.cookies["tl_session"] = &http.Cookie{Name: "tl_session", Value: value}
 		res := c.on(t).do("GET", "/api/v1/jobs", nil)
 		checkAnswer(t, res, 200)
+	})
+}
+
+// FuzzJobParams drives the param checks of every processor type, available
+// or not, with arbitrary params objects.
+func FuzzJobParams(f *testing.F) {
+	e := newEnv(f)
+	c := e.anon()
+	fid := c.upload("in.pdf", []byte("%PDF"))
+	types := domain.ProcessorTypes()
+	for i, seed := range []string{
+		`{"file_id": "` + fid + `", "output_format": "png", "quality": 100, "width": 65535}`,
+		`{"file_id": "` + fid + `", "quality": 0, "lossless": "yes"}`,
+		`{"file_id": "` + fid + `", "output_format": "docx"}`,
+		`{"file_id": "` + fid + `", "language": "eng+deu", "output_format": "hocr"}`,
+		`{"operation": "rotate", "file_id": "` + fid + `", "angle": 45}`,
+		`{"operation": "merge", "file_ids": ["` + fid + `", "` + fid + `"]}`,
+		`{"file_id": "` + fid + `", "output_format": "srt"}`,
+		`{"file_id": "` + fid + `", "operation": "trim", "start": -1, "duration": 1e308}`,
+	} {
+		f.Add(uint8(i), seed)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, params string) {
+		var p any
+		if json.Unmarshal([]byte(params), &p) != nil {
+			t.Skip()
+		}
+		body := map[string]any{"processor_type": types[int(which)%len(types)], "params": p}
+		res := c.on(t).do("POST", "/api/v1/jobs", body)
+		checkAnswer(t, res, 202, 400, 404, 422)
 	})
 }
