@@ -11,6 +11,7 @@ import (
 	_ "image/jpeg" // header sniffing for the pixel limit
 	"image/png"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -80,9 +81,12 @@ var startOnce sync.Once
 
 func startup(concurrency int) {
 	startOnce.Do(func() {
-		// govips logs every loader it registers at info level; only errors
-		// are worth a line in the service log.
-		vips.LoggingSettings(func(string, vips.LogLevel, string) {}, vips.LogLevelError)
+		// govips logs every loader it registers at info level, and libvips
+		// warns about every damaged input (which the job's error already
+		// reports); only critical errors are worth a line in the service log.
+		vips.LoggingSettings(func(domain string, _ vips.LogLevel, msg string) {
+			slog.Error("libvips", "domain", domain, "msg", msg)
+		}, vips.LogLevelCritical)
 		// The operation cache keys on input buffers, which are different
 		// for every job: it would only hold memory.
 		vips.Startup(&vips.Config{ConcurrencyLevel: concurrency, MaxCacheFiles: 0, MaxCacheMem: 0, MaxCacheSize: 0})
