@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/convilyn/turbolane/domain"
 	"github.com/convilyn/turbolane/eventstore"
 	"github.com/convilyn/turbolane/handlers"
+	"github.com/convilyn/turbolane/projections"
 )
 
 // The real adapters satisfy the interfaces handlers declares, without glue
@@ -27,6 +29,7 @@ var (
 	_ handlers.FileRecords = (*eventstore.Files)(nil)
 	_ handlers.Blobs       = (*blobstore.Disk)(nil)
 	_ handlers.Blobs       = (*blobstore.S3)(nil)
+	_ handlers.JobReader   = (*projections.JobView)(nil)
 )
 
 // keyStore adapts eventstore.Keys to handlers.KeyStore; cmd needs the same
@@ -64,9 +67,16 @@ func (blindView) EstimatedDuration(context.Context, domain.ProcessorType) (*floa
 
 // TestRealStores runs the API over a real in-process JetStream (event log,
 // file records, API keys) and the real embedded disk blob store, serving
-// its presigned URLs through the API's /blobs/ mount.
+// its presigned URLs through the API's /blobs/ mount; once with the real
+// SQLite job view fed from the stream, once with a view that has seen
+// nothing, so that every read folds the history instead.
 func TestRealStores(t *testing.T) {
 	t.Parallel()
+	t.Run("sqlite view", func(t *testing.T) { t.Parallel(); testRealStores(t, true) })
+	t.Run("history fallback", func(t *testing.T) { t.Parallel(); testRealStores(t, false) })
+}
+
+func testRealStores(t *testing.T, realView bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	srv, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: t.TempDir()})
@@ -77,6 +87,22 @@ func TestRealStores(t *testing.T) {
 	t.Cleanup(nc.Close)
 	store, err := eventstore.Open(ctx, nc)
 	require.NoError(t, err)
+	var view handlers.JobReader = blindView{}
+	synced := func(uint64) {}
+	if realView {
+		v, err := projections.Open(filepath.Join(t.TempDir(), "view.db"))
+		require.NoError(t, err)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- v.Run(runCtx, store) }()
+		t.Cleanup(func() {
+			stop()
+			<-done
+			require.NoError(t, v.Close())
+		})
+		view = v
+		synced = func(seq uint64) { require.NoError(t, v.WaitFor(ctx, seq)) }
+	}
 	disk, err := blobstore.NewDisk(t.TempDir(), "http://tl.test", []byte("a disk secret of 32 bytes......."))
 	require.NoError(t, err)
 
@@ -85,7 +111,7 @@ func TestRealStores(t *testing.T) {
 		SessionSecret: []byte("0123456789abcdef0123456789abcdef"), PlanLimits: testLimits(),
 		BlobHandler: disk.Handler(),
 	}, handlers.Deps{
-		Commands: store, History: store, Jobs: blindView{}, Files: store.Files(), Keys: keyStore{store.Keys()}, Blobs: disk,
+		Commands: store, History: store, Jobs: view, Files: store.Files(), Keys: keyStore{store.Keys()}, Blobs: disk,
 		EncodeEvent: func(ev domain.Event) any { return eventstore.CloudEventOf(ev) },
 		Checks:      map[string]func(context.Context) error{"nats": store.Ping, "storage": disk.Ping},
 	})
@@ -142,8 +168,20 @@ func TestRealStores(t *testing.T) {
 	out := domain.File{ID: domain.NewFileID(), UserID: "ivy", Name: "pic.webp", Size: 6, MimeType: "image/webp", Kind: domain.FileResult, JobID: id, Confirmed: true, CreatedAt: time.Now()}
 	require.NoError(t, disk.Put(ctx, out.ID, strings.NewReader("RIFFWE"), 6, "image/webp"))
 	require.NoError(t, store.Files().Put(ctx, out))
-	_, err = store.Execute(ctx, id, domain.Complete{ID: domain.NewID("cmd"), Lease: lease, ResultFiles: []domain.ResultFile{{FileID: out.ID, FileName: out.Name, MimeType: out.MimeType, SizeBytes: 6}}})
+	done, err := store.Execute(ctx, id, domain.Complete{ID: domain.NewID("cmd"), Lease: lease, ResultFiles: []domain.ResultFile{{FileID: out.ID, FileName: out.Name, MimeType: out.MimeType, SizeBytes: 6}}})
 	require.NoError(t, err)
+	synced(done.Version)
+	if realView {
+		var list struct {
+			Jobs       []map[string]any
+			Pagination struct{ Total int }
+		}
+		c.do("GET", "/api/v1/jobs?status=completed", nil).status(http.StatusOK).decode(&list)
+		require.Equal(t, 1, list.Pagination.Total)
+		require.Equal(t, id, list.Jobs[0]["jobId"])
+	}
+	st := c.do("GET", "/api/v1/jobs/"+id+"/stats", nil).status(http.StatusOK)
+	conform(t, "JobStats", st.Body.Bytes())
 
 	j := c.do("GET", "/api/v1/jobs/"+id, nil).status(http.StatusOK).job()
 	require.Equal(t, "completed", j["status"])

@@ -408,13 +408,15 @@ func (s *server) deleteJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := s.deps.Commands.Execute(ctx, j.ID, domain.Delete{ID: domain.NewID("cmd"), CleanupFiles: cleanup}); err != nil {
+	deleted, err := s.deps.Commands.Execute(ctx, j.ID, domain.Delete{ID: domain.NewID("cmd"), CleanupFiles: cleanup})
+	if err != nil {
 		s.writeError(w, r, fmt.Errorf("delete job %s: %w", j.ID, err))
 		return
 	}
 	if cleanup {
 		s.cleanupFiles(r, id.UserID, j)
 	}
+	s.waitForView(ctx, deleted.Version)
 	w.WriteHeader(http.StatusNoContent)
 }
 
