@@ -53,14 +53,25 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create embedded nats-server: %w", err)
 	}
-	if cfg.Logger != nil {
-		srv.SetLoggerV2(cfg.Logger, false, false, false)
-	}
+	// The server reports fatal configuration problems only through its
+	// logger; catch them to fail fast with the reason.
+	log := &startLogger{next: cfg.Logger, fatal: make(chan string, 1)}
+	srv.SetLoggerV2(log, false, false, false)
 	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return nil, errors.New("start embedded nats-server: not ready for connections after 30s")
+	deadline := time.Now().Add(30 * time.Second)
+	for !srv.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case msg := <-log.fatal:
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, fmt.Errorf("start embedded nats-server: %s", msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, errors.New("start embedded nats-server: not ready for connections after 30s")
+		}
 	}
 	if !srv.JetStreamEnabled() {
 		srv.Shutdown()
@@ -83,7 +94,6 @@ func serverOptions(cfg EmbeddedConfig) (*server.Options, error) {
 		StoreDir:          cfg.DataDir,
 		JetStreamMaxStore: cfg.MaxStore,
 		NoSigs:            true,
-		NoLog:             cfg.Logger == nil,
 	}
 	if cfg.SyncInterval == 0 {
 		opts.SyncAlways = true
@@ -162,4 +172,52 @@ func Connect(url, name string) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connect to nats at %s: %w", url, err)
 	}
 	return nc, nil
+}
+
+// startLogger forwards the server's log to next (if any) and hands the
+// first fatal message to StartEmbedded.
+type startLogger struct {
+	next  server.Logger
+	fatal chan string
+}
+
+func (l *startLogger) Noticef(format string, v ...any) {
+	if l.next != nil {
+		l.next.Noticef(format, v...)
+	}
+}
+
+func (l *startLogger) Warnf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Warnf(format, v...)
+	}
+}
+
+func (l *startLogger) Errorf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Errorf(format, v...)
+	}
+}
+
+func (l *startLogger) Debugf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Debugf(format, v...)
+	}
+}
+
+func (l *startLogger) Tracef(format string, v ...any) {
+	if l.next != nil {
+		l.next.Tracef(format, v...)
+	}
+}
+
+func (l *startLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	select {
+	case l.fatal <- msg:
+	default:
+	}
+	if l.next != nil {
+		l.next.Errorf("fatal: %s", msg)
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/convilyn/turbolane/domain"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Reads of one job's history use JetStream's batched direct get
@@ -21,6 +22,7 @@ import (
 // is checked against the leader's last subject sequence.
 const (
 	directGetSubject = "$JS.API.DIRECT.GET." + eventsStream
+	leaderGetSubject = "$JS.API.STREAM.MSG.GET." + eventsStream
 	directBatch      = 512
 	readTimeout      = 10 * time.Second
 )
@@ -103,30 +105,56 @@ func (s *Store) readBatch(ctx context.Context, filter string, start uint64, fn f
 	}
 }
 
-// lastMsg returns the newest message on filter; ok is false when none.
+// lastMsg returns the newest message on filter; ok is false when none. It
+// asks the stream leader (STREAM.MSG.GET), not any replica, because Append
+// decides from it whether an earlier attempt went through.
 func (s *Store) lastMsg(ctx context.Context, filter string) (storedMsg, bool, error) {
 	req, err := json.Marshal(directGetRequest{LastFor: filter})
 	if err != nil {
-		return storedMsg{}, false, fmt.Errorf("encode direct get request: %w", err)
+		return storedMsg{}, false, fmt.Errorf("encode message get request: %w", err)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, readTimeout)
 		defer cancel()
 	}
-	msg, err := s.nc.RequestWithContext(ctx, directGetSubject, req)
+	reply, err := s.nc.RequestWithContext(ctx, leaderGetSubject, req)
 	if err != nil {
 		return storedMsg{}, false, fmt.Errorf("get last message on %s: %w", filter, err)
 	}
-	switch status := msg.Header.Get("Status"); status {
-	case "":
-		sm, err := parseStored(msg)
-		return sm, err == nil, err
-	case "404":
-		return storedMsg{}, false, nil
-	default:
-		return storedMsg{}, false, fmt.Errorf("get last message on %s: status %s %s", filter, status, msg.Header.Get("Description"))
+	var resp struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrorCode   int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+		Message *struct {
+			Sequence uint64 `json:"seq"`
+			Header   []byte `json:"hdrs"`
+			Data     []byte `json:"data"`
+		} `json:"message"`
 	}
+	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+		return storedMsg{}, false, fmt.Errorf("decode last message on %s: %w", filter, err)
+	}
+	if resp.Error != nil {
+		if resp.Error.ErrorCode == int(jetstream.JSErrCodeMessageNotFound) {
+			return storedMsg{}, false, nil
+		}
+		return storedMsg{}, false, fmt.Errorf("get last message on %s: %s (%d)", filter, resp.Error.Description, resp.Error.ErrorCode)
+	}
+	if resp.Message == nil {
+		return storedMsg{}, false, fmt.Errorf("get last message on %s: empty reply", filter)
+	}
+	sm := storedMsg{seq: resp.Message.Sequence, data: resp.Message.Data}
+	if len(resp.Message.Header) > 0 {
+		hdr, err := nats.DecodeHeadersMsg(resp.Message.Header)
+		if err != nil {
+			return storedMsg{}, false, fmt.Errorf("decode headers of message %d: %w", sm.seq, err)
+		}
+		sm.msgID = hdr.Get(nats.MsgIdHdr)
+	}
+	return sm, true, nil
 }
 
 func parseStored(msg *nats.Msg) (storedMsg, error) {
