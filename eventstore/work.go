@@ -247,8 +247,6 @@ type delivery struct {
 	settled bool
 }
 
-var _ Delivery = (*delivery)(nil)
-
 func (d *delivery) Item() WorkItem       { return d.item }
 func (d *delivery) NumDelivered() uint64 { return d.delivered }
 
