@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -164,7 +165,7 @@ func (e *env) resultRecords(t *testing.T, jobID string) []domain.File {
 
 func (e *env) runner(t *testing.T, store *eventstore.Store, reg workers.Registry, opts ...workers.RunnerOption) *workers.Runner {
 	t.Helper()
-	opts = append([]workers.RunnerOption{workers.WithWorkRoot(e.workRoot)}, opts...)
+	opts = append([]workers.RunnerOption{workers.WithWorkRoot(e.workRoot), workers.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	r, err := workers.NewRunner(store, e.blobs, store.Files(), reg, opts...)
 	require.NoError(t, err)
 	return r

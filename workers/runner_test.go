@@ -202,14 +202,19 @@ func TestShutdownHandsBackAndAnotherRunTakesOver(t *testing.T) {
 
 func TestDeadWorkerIsTakenOverByAnotherPool(t *testing.T) {
 	e := newEnv(t)
+	// Every process opens its store before any consumer exists: Open updates
+	// the streams, and nats-server v2.15.3 races (under -race) between a
+	// stream update and a concurrent consumer creation.
+	ncA, err := connectRaw(e)
+	require.NoError(t, err)
+	storeA := e.open(t, ncA)
+	storeB := e.connect(t)
+
 	disp, err := workers.NewDispatcher(e.store, e.store)
 	require.NoError(t, err)
 	background(t, disp.Run)
 
 	// Worker A runs on its own connection and hangs inside the engine.
-	ncA, err := connectRaw(e)
-	require.NoError(t, err)
-	storeA := e.open(t, ncA)
 	g := newGate()
 	poolA, err := workers.NewPool(domain.PoolStandard, 1, storeA, e.runner(t, storeA, registry(g, domain.ImageConversion), workers.WithWorkerID("worker-a")))
 	require.NoError(t, err)
@@ -222,7 +227,6 @@ func TestDeadWorkerIsTakenOverByAnotherPool(t *testing.T) {
 	// A's process dies: no more heartbeats, no ack, no nak.
 	ncA.Close()
 
-	storeB := e.connect(t)
 	poolB, err := workers.NewPool(domain.PoolStandard, 1, storeB, e.runner(t, storeB, registry(engineFunc(copyEngine), domain.ImageConversion), workers.WithWorkerID("worker-b")))
 	require.NoError(t, err)
 	background(t, poolB.Run)
