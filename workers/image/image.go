@@ -265,12 +265,13 @@ func (e *Engine) Process(ctx context.Context, in workers.Input) ([]workers.Outpu
 		return nil, err
 	}
 	fm := formats[s.format]
-	name := strings.TrimSuffix(f.Name, filepath.Ext(f.Name))
-	if name == "" || name == "." {
+	base := filepath.Base(strings.ReplaceAll(f.Name, "\\", "/"))
+	name := strings.TrimSuffix(base, filepath.Ext(base))
+	if name == "" || name == "." || name == "/" {
 		name = "image"
 	}
 	name += "." + fm.ext
-	path := filepath.Join(in.WorkDir, "out-"+filepath.Base(name))
+	path := filepath.Join(in.WorkDir, "out."+fm.ext)
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		return nil, fmt.Errorf("write output %s: %w", name, err)
 	}

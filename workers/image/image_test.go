@@ -127,6 +127,30 @@ func TestJPEGToWebP(t *testing.T) {
 	require.IsNonDecreasing(t, calls)
 }
 
+func TestOutputName(t *testing.T) {
+	e := newEngine(t)
+	src := photo(t, 16, 16, 90)
+	for in, want := range map[string]string{
+		"photo.JPG":         "photo.png",
+		"archive.tar.jpg":   "archive.tar.png",
+		"noext":             "noext.png",
+		".jpg":              "image.png",
+		`..\..\evil.jpg`:    "evil.png",
+		"dir/../../evil.jp": "evil.png",
+	} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "in")
+		require.NoError(t, os.WriteFile(p, src, 0o600))
+		outs, err := e.Process(context.Background(), workers.Input{
+			ProcessorType: domain.ImageConversion, Params: map[string]any{"output_format": "png"},
+			Files: []workers.LocalFile{{Path: p, Name: in}}, WorkDir: dir,
+		})
+		require.NoError(t, err, in)
+		require.Equal(t, want, outs[0].Name, in)
+		require.Equal(t, dir, filepath.Dir(outs[0].Path))
+	}
+}
+
 func TestEveryOutputFormat(t *testing.T) {
 	e := newEngine(t)
 	src := photo(t, 120, 80, 90)
