@@ -48,7 +48,7 @@ func newEnv(t *testing.T) *env {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	})
-	e := &env{srv: srv, ackWait: 600 * time.Millisecond, user: "user_test", blobDir: t.TempDir(), workRoot: t.TempDir()}
+	e := &env{srv: srv, ackWait: 600 * time.Millisecond, user: "user_test", blobDir: t.TempDir(), workRoot: filepath.Join(t.TempDir(), "work", "standard")}
 	e.store = e.connect(t)
 	e.blobs, err = blobstore.NewDisk(e.blobDir, "http://127.0.0.1:1", []byte("0123456789abcdef0123"))
 	require.NoError(t, err)

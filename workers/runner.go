@@ -74,7 +74,7 @@ func WithWorkerID(id string) RunnerOption {
 }
 
 // WithWorkRoot sets the directory under which each run gets its temporary
-// directory (default: os.TempDir()).
+// directory (default: os.TempDir()); it is created when missing.
 func WithWorkRoot(dir string) RunnerOption {
 	return func(r *Runner) error {
 		if dir == "" {
@@ -273,6 +273,9 @@ func settled(err error) bool {
 var errLeaseLost = errors.New("lease lost")
 
 func (r *Runner) run(ctx context.Context, job domain.Job, lease string) (Outcome, error) {
+	if err := os.MkdirAll(r.workRoot, 0o750); err != nil {
+		return OutcomeHandedBack, fmt.Errorf("create work root %s: %w", r.workRoot, err)
+	}
 	dir, err := os.MkdirTemp(r.workRoot, "job-*")
 	if err != nil {
 		return OutcomeHandedBack, fmt.Errorf("create work dir for job %s: %w", job.ID, err)

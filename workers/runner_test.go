@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,6 +131,9 @@ func TestDuplicateWorkItemCompletesOnce(t *testing.T) {
 	require.Equal(t, 1, count(evs, domain.EventStarted))
 	require.Equal(t, 1, count(evs, domain.EventCompleted))
 	require.Len(t, e.resultRecords(t, id), 1)
+	left, err := os.ReadDir(e.workRoot)
+	require.NoError(t, err)
+	require.Empty(t, left, "every run removes its work dir")
 }
 
 func TestStaleAttemptIsDropped(t *testing.T) {
