@@ -108,11 +108,14 @@ var formats = map[string]format{
 	"tiff": {"tiff", "image/tiff"},
 	"bmp":  {"bmp", "image/bmp"},
 	"avif": {"avif", "image/avif"},
+	// heic is not in the catalog yet; Debian's libheif has an HEVC encoder,
+	// so the engine writes it for when the catalog adds it.
+	"heic": {"heic", "image/heic"},
 }
 
 // sameFormat is the output format of a compression that keeps the input's
-// format; types libvips can read but not write here fall back to a sensible
-// neighbour (HEIC has no HEVC encoder in Debian's libheif). Its keys are also
+// format; types the engine can read but not write fall back to a sensible
+// neighbour, and HEIC to JPEG while the catalog has no heic output. Its keys are also
 // the input types the engine accepts at all: the catalog's, and not what
 // libvips would hand to ImageMagick or other loaders it marks untrusted.
 var sameFormat = map[vips.ImageType]string{
@@ -399,6 +402,11 @@ func encode(img *vips.ImageRef, s settings) ([]byte, error) {
 		p.Lossless = s.lossless
 		p.StripMetadata = s.strip
 		out, _, err = img.ExportAvif(p)
+	case "heic":
+		p := vips.NewHeifExportParams()
+		p.Quality = s.quality
+		p.Lossless = s.lossless
+		out, _, err = img.ExportHeif(p)
 	case "bmp":
 		// libvips writes BMP only through ImageMagick, which govips does not
 		// expose and which is marked untrusted; Go's encoder writes it from

@@ -199,6 +199,22 @@ func TestInputFormats(t *testing.T) {
 	}
 }
 
+func TestHEICOutput(t *testing.T) {
+	// Not in the catalog (ValidateParams refuses it), so straight to the engine.
+	e := newEngine(t)
+	dir := t.TempDir()
+	f := writeFile(t, dir, "a.jpg", photo(t, 64, 48, 90))
+	outs, err := e.Process(context.Background(), workers.Input{
+		ProcessorType: domain.ImageConversion, Params: map[string]any{"output_format": "heic", "quality": 60},
+		Files: []workers.LocalFile{f}, WorkDir: dir,
+	})
+	require.NoError(t, err)
+	require.Equal(t, "a.heic", outs[0].Name)
+	typ, w, h := dims(t, readOutput(t, outs))
+	require.Equal(t, vips.ImageTypeHEIF, typ)
+	require.Equal(t, [2]int{64, 48}, [2]int{w, h})
+}
+
 func TestResize(t *testing.T) {
 	e := newEngine(t)
 	src := photo(t, 400, 300, 90)
