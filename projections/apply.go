@@ -11,6 +11,25 @@ import (
 	"github.com/convilyn/turbolane/domain"
 )
 
+// The statements of Apply, prepared at Open: the writer pool has one
+// connection, which Apply holds in its transaction.
+const (
+	setCheckpointSQL = "UPDATE checkpoint SET seq = ? WHERE id = 1"
+	deleteJobSQL     = "DELETE FROM jobs WHERE job_id = ?"
+	upsertJobSQL     = `INSERT INTO jobs (job_id, user_id, status, processor_type, created_at, updated_at, doc)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (job_id) DO UPDATE SET user_id = excluded.user_id, status = excluded.status,
+				processor_type = excluded.processor_type, created_at = excluded.created_at,
+				updated_at = excluded.updated_at, doc = excluded.doc`
+	addCountSQL = `INSERT INTO job_counts (user_id, status, processor_type, n) VALUES (?, ?, ?, ?)
+			ON CONFLICT (user_id, status, processor_type) DO UPDATE SET n = n + excluded.n`
+	dropCountSQL   = "DELETE FROM job_counts WHERE user_id = ? AND status = ? AND processor_type = ? AND n <= 0"
+	putDurationSQL = `INSERT INTO processor_durations (processor_type, count, total_seconds) VALUES (?, ?, ?)
+			ON CONFLICT (processor_type) DO UPDATE SET count = excluded.count, total_seconds = excluded.total_seconds`
+)
+
+var applySQL = []string{getSQL, durationSQL, setCheckpointSQL, deleteJobSQL, upsertJobSQL, addCountSQL, dropCountSQL, putDurationSQL}
+
 // statusRank orders statuses along the lifecycle for sort_by=status, rather
 // than alphabetically (which would put completed before queued).
 var statusRank = map[domain.Status]int{
@@ -54,7 +73,7 @@ type duration struct {
 
 // batch holds the state of one Apply transaction.
 type batch struct {
-	tx        *sql.Tx
+	q         *txStmts
 	jobs      map[string]*pending
 	durations map[domain.ProcessorType]*duration
 }
@@ -87,7 +106,7 @@ func (v *JobView) Apply(ctx context.Context, evs ...domain.Event) error {
 		return fmt.Errorf("begin view transaction: %w", err)
 	}
 	defer tx.Rollback()
-	b := &batch{tx: tx, jobs: map[string]*pending{}, durations: map[domain.ProcessorType]*duration{}}
+	b := &batch{q: newTxStmts(tx, v.writeStmts), jobs: map[string]*pending{}, durations: map[domain.ProcessorType]*duration{}}
 	for _, ev := range evs {
 		if ev.Sequence <= cp {
 			continue
@@ -103,7 +122,7 @@ func (v *JobView) Apply(ctx context.Context, evs ...domain.Event) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE checkpoint SET seq = ? WHERE id = 1", int64(cp)); err != nil {
+	if err := b.q.exec(ctx, setCheckpointSQL, int64(cp)); err != nil {
 		return fmt.Errorf("store view checkpoint %d: %w", cp, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -146,7 +165,7 @@ func (b *batch) load(ctx context.Context, jobID string) (*pending, error) {
 	}
 	p := &pending{}
 	var doc []byte
-	err := b.tx.QueryRowContext(ctx, "SELECT doc FROM jobs WHERE job_id = ?", jobID).Scan(&doc)
+	err := b.q.scan(ctx, getSQL, []any{jobID}, &doc)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -170,7 +189,7 @@ func (b *batch) addDuration(ctx context.Context, t domain.ProcessorType, secs fl
 	d, ok := b.durations[t]
 	if !ok {
 		d = &duration{}
-		err := b.tx.QueryRowContext(ctx, "SELECT count, total_seconds FROM processor_durations WHERE processor_type = ?", string(t)).Scan(&d.count, &d.total)
+		err := b.q.scan(ctx, durationSQL, []any{string(t)}, &d.count, &d.total)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("load durations of %s: %w", t, err)
 		}
@@ -199,7 +218,7 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 		if !p.exists {
 			if p.orig != nil {
-				if _, err := b.tx.ExecContext(ctx, "DELETE FROM jobs WHERE job_id = ?", id); err != nil {
+				if err := b.q.exec(ctx, deleteJobSQL, id); err != nil {
 					return fmt.Errorf("delete job %s from view: %w", id, err)
 				}
 			}
@@ -210,11 +229,7 @@ func (b *batch) flush(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("encode job %s: %w", id, err)
 		}
-		_, err = b.tx.ExecContext(ctx, `INSERT INTO jobs (job_id, user_id, status, processor_type, created_at, updated_at, doc)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (job_id) DO UPDATE SET user_id = excluded.user_id, status = excluded.status,
-				processor_type = excluded.processor_type, created_at = excluded.created_at,
-				updated_at = excluded.updated_at, doc = excluded.doc`,
+		err = b.q.exec(ctx, upsertJobSQL,
 			id, p.job.UserID, rankOf(p.job.Status), string(p.job.ProcessorType),
 			p.job.CreatedAt.UnixNano(), p.job.UpdatedAt.UnixNano(), doc)
 		if err != nil {
@@ -225,14 +240,13 @@ func (b *batch) flush(ctx context.Context) error {
 		if n == 0 {
 			continue
 		}
-		_, err := b.tx.ExecContext(ctx, `INSERT INTO job_counts (user_id, status, processor_type, n) VALUES (?, ?, ?, ?)
-			ON CONFLICT (user_id, status, processor_type) DO UPDATE SET n = n + excluded.n`,
+		err := b.q.exec(ctx, addCountSQL,
 			k.user, k.status, string(k.ptype), n)
 		if err != nil {
 			return fmt.Errorf("count jobs of user %s: %w", k.user, err)
 		}
 		if n < 0 {
-			_, err := b.tx.ExecContext(ctx, "DELETE FROM job_counts WHERE user_id = ? AND status = ? AND processor_type = ? AND n <= 0",
+			err := b.q.exec(ctx, dropCountSQL,
 				k.user, k.status, string(k.ptype))
 			if err != nil {
 				return fmt.Errorf("drop empty counter of user %s: %w", k.user, err)
@@ -243,8 +257,7 @@ func (b *batch) flush(ctx context.Context) error {
 		if !d.dirty {
 			continue
 		}
-		_, err := b.tx.ExecContext(ctx, `INSERT INTO processor_durations (processor_type, count, total_seconds) VALUES (?, ?, ?)
-			ON CONFLICT (processor_type) DO UPDATE SET count = excluded.count, total_seconds = excluded.total_seconds`,
+		err := b.q.exec(ctx, putDurationSQL,
 			string(t), d.count, d.total)
 		if err != nil {
 			return fmt.Errorf("store durations of %s: %w", t, err)

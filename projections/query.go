@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/convilyn/turbolane/domain"
@@ -16,6 +17,11 @@ const (
 	MaxLimit     = 100
 )
 
+const (
+	getSQL      = "SELECT doc FROM jobs WHERE job_id = ?"
+	durationSQL = "SELECT count, total_seconds FROM processor_durations WHERE processor_type = ?"
+)
+
 // Get returns a job as the view holds it. It returns an error matching
 // domain.ErrJobNotFound when the job was never created or was deleted.
 // Ownership is the caller's business (domain.Job.OwnedBy).
@@ -23,8 +29,12 @@ func (v *JobView) Get(ctx context.Context, jobID string) (domain.Job, error) {
 	if v.isClosed() {
 		return domain.Job{}, ErrClosed
 	}
+	s, err := v.readStmts.get(ctx, getSQL)
+	if err != nil {
+		return domain.Job{}, fmt.Errorf("get job %s: %w", jobID, err)
+	}
 	var doc []byte
-	err := v.read.QueryRowContext(ctx, "SELECT doc FROM jobs WHERE job_id = ?", jobID).Scan(&doc)
+	err = s.QueryRowContext(ctx, jobID).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return domain.Job{}, fmt.Errorf("get job %s: %w", jobID, domain.ErrJobNotFound)
 	}
@@ -50,18 +60,27 @@ func (v *JobView) Stats(ctx context.Context, jobID string) (domain.JobStats, err
 
 // List returns one page of a user's jobs and the number of jobs matching the
 // filters. Zero Page and Limit mean 1 and DefaultLimit; a negative page, a
-// limit above MaxLimit or an unknown sort key is a domain validation error.
-// The order is stable: ties on the sort key break on created time (for
-// status) and then on the job id, in the same direction. Sorting by status
-// follows the lifecycle: queued, processing, completed, failed. A page past
-// the end is empty with the true total.
+// limit above MaxLimit, an unknown status or sort key is a domain validation
+// error. The order is stable: ties on the sort key break on created time
+// (for status) and then on the job id, in the same direction. Sorting by
+// status follows the lifecycle: queued, processing, completed, failed. A page
+// past the end is empty, with the true total.
+//
+// Cost: every filter and sort has an index that yields rows in order, and
+// the total comes from per-user counters, so a page costs O(log n + page)
+// plus walking the skipped index entries; a page in the second half of the
+// list is read from the other end, so at most half the list is skipped.
 func (v *JobView) List(ctx context.Context, q domain.ListQuery) ([]domain.Job, int, error) {
 	if v.isClosed() {
 		return nil, 0, ErrClosed
 	}
-	sel, args, countSQL, countArgs, err := listSQL(q)
+	lq, err := planList(q)
 	if err != nil {
 		return nil, 0, err
+	}
+	// Prepare outside the transaction: a ":memory:" view has one connection.
+	if err := v.readStmts.prepare(ctx, lq.countSQL(), lq.selectSQL(false), lq.selectSQL(true), getSQL); err != nil {
+		return nil, 0, fmt.Errorf("list jobs of %s: %w", q.UserID, err)
 	}
 	// One read transaction, so that the page and the total come from the
 	// same snapshot.
@@ -70,42 +89,55 @@ func (v *JobView) List(ctx context.Context, q domain.ListQuery) ([]domain.Job, i
 		return nil, 0, fmt.Errorf("list jobs of %s: begin: %w", q.UserID, err)
 	}
 	defer tx.Rollback()
+	st := newTxStmts(tx, v.readStmts)
 
-	var total int
-	if err := tx.QueryRowContext(ctx, countSQL, countArgs...).Scan(&total); err != nil {
+	var total int64
+	if err := st.scan(ctx, lq.countSQL(), lq.args, &total); err != nil {
 		return nil, 0, fmt.Errorf("count jobs of %s: %w", q.UserID, err)
 	}
-	ids, err := queryIDs(ctx, tx, sel, args...)
+	jobs := make([]domain.Job, 0, lq.limit)
+	sel, args, reversed, ok := lq.pageSQL(total)
+	if !ok {
+		return jobs, int(total), nil
+	}
+	ids, err := queryIDs(ctx, st, sel, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list jobs of %s: %w", q.UserID, err)
 	}
-	jobs := make([]domain.Job, 0, len(ids))
-	if len(ids) == 0 {
-		return jobs, total, nil
-	}
-	byID, err := loadDocs(ctx, tx, ids)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list jobs of %s: %w", q.UserID, err)
+	if reversed {
+		slices.Reverse(ids)
 	}
 	for _, id := range ids {
-		j, ok := byID[id]
-		if !ok {
-			return nil, 0, fmt.Errorf("list jobs of %s: job %s vanished mid-read", q.UserID, id)
+		var doc []byte
+		if err := st.scan(ctx, getSQL, []any{id}, &doc); err != nil {
+			return nil, 0, fmt.Errorf("list jobs of %s: load %s: %w", q.UserID, id, err)
+		}
+		j, err := decodeJob(doc)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list jobs of %s: load %s: %w", q.UserID, id, err)
 		}
 		jobs = append(jobs, j)
 	}
-	return jobs, total, nil
+	return jobs, int(total), nil
 }
 
-// listSQL builds the page query (ids only, so it walks an index without
-// touching documents) and the total query (over the counters).
-func listSQL(q domain.ListQuery) (sel string, args []any, count string, countArgs []any, err error) {
+// listPlan is a validated ListQuery turned into SQL pieces.
+type listPlan struct {
+	cond   string // WHERE clause over indexed columns
+	args   []any  // its arguments
+	keys   []string
+	desc   bool
+	offset int64
+	limit  int64
+}
+
+func planList(q domain.ListQuery) (listPlan, error) {
 	if q.UserID == "" {
-		return "", nil, "", nil, domain.Validationf("listing jobs needs a user")
+		return listPlan{}, domain.Validationf("listing jobs needs a user")
 	}
 	sortBy, err := domain.ParseSortBy(q.SortBy)
 	if err != nil {
-		return "", nil, "", nil, err
+		return listPlan{}, err
 	}
 	page, limit := q.Page, q.Limit
 	if page == 0 {
@@ -115,16 +147,16 @@ func listSQL(q domain.ListQuery) (sel string, args []any, count string, countArg
 		limit = DefaultLimit
 	}
 	if page < 1 {
-		return "", nil, "", nil, domain.Validationf("page must be at least 1, got %d", q.Page)
+		return listPlan{}, domain.Validationf("page must be at least 1, got %d", q.Page)
 	}
 	if limit < 1 || limit > MaxLimit {
-		return "", nil, "", nil, domain.Validationf("limit must be between 1 and %d, got %d", MaxLimit, q.Limit)
+		return listPlan{}, domain.Validationf("limit must be between 1 and %d, got %d", MaxLimit, q.Limit)
 	}
 	where := []string{"user_id = ?"}
-	args = []any{q.UserID}
+	args := []any{q.UserID}
 	if q.Status != "" {
 		if _, ok := statusRank[q.Status]; !ok {
-			return "", nil, "", nil, domain.Validationf("status must be one of queued, processing, completed, failed; got %q", q.Status)
+			return listPlan{}, domain.Validationf("status must be one of queued, processing, completed, failed; got %q", q.Status)
 		}
 		where = append(where, "status = ?")
 		args = append(args, rankOf(q.Status))
@@ -132,13 +164,6 @@ func listSQL(q domain.ListQuery) (sel string, args []any, count string, countArg
 	if q.ProcessorType != "" {
 		where = append(where, "processor_type = ?")
 		args = append(args, string(q.ProcessorType))
-	}
-	cond := strings.Join(where, " AND ")
-	countArgs = append([]any(nil), args...)
-
-	dir := " ASC"
-	if q.Descending {
-		dir = " DESC"
 	}
 	var keys []string
 	switch sortBy {
@@ -149,18 +174,53 @@ func listSQL(q domain.ListQuery) (sel string, args []any, count string, countArg
 	default:
 		keys = []string{"created_at"}
 	}
-	keys = append(keys, "job_id")
-	order := strings.Join(keys, dir+", ") + dir
-
-	offset := int64(page-1) * int64(limit)
-	sel = "SELECT job_id FROM jobs WHERE " + cond + " ORDER BY " + order + " LIMIT ? OFFSET ?"
-	args = append(args, limit, offset)
-	count = "SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE " + cond
-	return sel, args, count, countArgs, nil
+	return listPlan{
+		cond:   strings.Join(where, " AND "),
+		args:   args,
+		keys:   append(keys, "job_id"),
+		desc:   q.Descending,
+		offset: int64(page-1) * int64(limit),
+		limit:  int64(limit),
+	}, nil
 }
 
-func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func (p listPlan) countSQL() string {
+	return "SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE " + p.cond
+}
+
+// pageSQL returns the query for the page's ids, given the total. ok is false
+// when the page is past the end. reversed says the query reads from the
+// other end and its rows must be reversed: SQLite's OFFSET walks every
+// skipped index entry, so a deep page is cheaper counted from the end.
+func (p listPlan) pageSQL(total int64) (query string, args []any, reversed, ok bool) {
+	if p.offset >= total {
+		return "", nil, false, false
+	}
+	desc, offset, limit := p.desc, p.offset, p.limit
+	if rest := total - offset - limit; offset > 0 && rest < offset {
+		reversed, desc = true, !desc
+		if rest < 0 {
+			limit += rest // the last, partial page
+			rest = 0
+		}
+		offset = rest
+	}
+	args = append(append([]any(nil), p.args...), limit, offset)
+	return p.selectSQL(desc), args, reversed, true
+}
+
+// selectSQL is the page query in one direction. Only the page's ids are
+// selected, so the walk stays inside a covering index.
+func (p listPlan) selectSQL(desc bool) string {
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	return "SELECT job_id FROM jobs WHERE " + p.cond + " ORDER BY " + strings.Join(p.keys, dir+", ") + dir + " LIMIT ? OFFSET ?"
+}
+
+func queryIDs(ctx context.Context, st *txStmts, query string, args ...any) ([]string, error) {
+	rows, err := st.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -176,41 +236,19 @@ func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]str
 	return ids, rows.Err()
 }
 
-func loadDocs(ctx context.Context, tx *sql.Tx, ids []string) (map[string]domain.Job, error) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	query := "SELECT doc FROM jobs WHERE job_id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make(map[string]domain.Job, len(ids))
-	for rows.Next() {
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
-			return nil, err
-		}
-		j, err := decodeJob(doc)
-		if err != nil {
-			return nil, err
-		}
-		out[j.ID] = j
-	}
-	return out, rows.Err()
-}
-
 // EstimatedDuration returns the average processing seconds of the completed
 // attempts of processor type t, or nil when none has completed yet.
 func (v *JobView) EstimatedDuration(ctx context.Context, t domain.ProcessorType) (*float64, error) {
 	if v.isClosed() {
 		return nil, ErrClosed
 	}
+	s, err := v.readStmts.get(ctx, durationSQL)
+	if err != nil {
+		return nil, fmt.Errorf("estimate duration of %s: %w", t, err)
+	}
 	var count int64
 	var total float64
-	err := v.read.QueryRowContext(ctx, "SELECT count, total_seconds FROM processor_durations WHERE processor_type = ?", string(t)).Scan(&count, &total)
+	err = s.QueryRowContext(ctx, string(t)).Scan(&count, &total)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && count == 0) {
 		return nil, nil
 	}

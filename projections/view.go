@@ -73,6 +73,8 @@ type JobView struct {
 	read  *sql.DB // readers; the same pool as write for ":memory:"
 	opts  options
 
+	writeStmts, readStmts *stmtCache
+
 	// applyMu serialises Apply and Reset so that the in-memory checkpoint
 	// always equals the committed one.
 	applyMu sync.Mutex
@@ -141,6 +143,11 @@ func Open(path string, opts ...Option) (*JobView, error) {
 			return nil, err
 		}
 	}
+	v.writeStmts, v.readStmts = newStmtCache(v.write), newStmtCache(v.read)
+	if err := v.writeStmts.prepare(context.Background(), applySQL...); err != nil {
+		v.Close()
+		return nil, fmt.Errorf("open view %s: %w", path, err)
+	}
 	seq, err := loadCheckpoint(context.Background(), v.write)
 	if err != nil {
 		v.Close()
@@ -182,6 +189,11 @@ func (v *JobView) Close() error {
 	v.closed = true
 	v.mu.Unlock()
 	var errs []error
+	for _, c := range []*stmtCache{v.readStmts, v.writeStmts} {
+		if c != nil {
+			errs = append(errs, c.close())
+		}
+	}
 	if v.read != nil && v.read != v.write {
 		errs = append(errs, v.read.Close())
 	}
