@@ -774,3 +774,54 @@ func TestOpenRejectsBadInput(t *testing.T) {
 	_, err = Open(":memory:", WithReaders(0))
 	require.Error(t, err)
 }
+
+func TestReadsDuringRun(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	v, _ := openView(t, WithBatchSize(8), WithReaders(2))
+	h := randomHistory(t, 300, 5)
+	log := newMemLog()
+
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- v.Run(runCtx, log) }()
+
+	readers := make(chan error, 3)
+	for r := range 3 {
+		go func() {
+			for {
+				if v.Checkpoint() >= h.seq {
+					readers <- nil
+					return
+				}
+				jobs, total, err := v.List(ctx, domain.ListQuery{UserID: "u1", SortBy: []string{"createdAt", "updatedAt", "status"}[r], Limit: 7, Page: 2})
+				if err == nil && len(jobs) > total {
+					err = fmt.Errorf("page of %d jobs with a total of %d", len(jobs), total)
+				}
+				if err == nil && len(jobs) > 0 {
+					_, err = v.Get(ctx, jobs[0].ID)
+					if errors.Is(err, domain.ErrJobNotFound) {
+						err = nil // deleted meanwhile
+					}
+				}
+				if err != nil {
+					readers <- err
+					return
+				}
+			}
+		}()
+	}
+	for _, ev := range h.events {
+		log.append(throughJSON(t, ev))
+	}
+	require.NoError(t, v.WaitFor(ctx, h.seq))
+	for range 3 {
+		require.NoError(t, <-readers)
+	}
+	stop()
+	require.NoError(t, <-ran)
+	snap, err := v.Snapshot(ctx)
+	require.NoError(t, err)
+	require.Equal(t, h.live(), snap)
+	checkCounters(t, v)
+}
