@@ -155,6 +155,7 @@ type memLog struct {
 	changed chan struct{}
 	froms   []uint64
 	err     error // returned by Subscribe once the log is drained, when set
+	errOnce bool  // clear err after returning it once
 }
 
 func newMemLog() *memLog { return &memLog{changed: make(chan struct{})} }
@@ -196,6 +197,11 @@ func (l *memLog) Subscribe(ctx context.Context, from uint64, fn func(context.Con
 			next++
 		}
 		if len(todo) == 0 && failure != nil {
+			if l.errOnce {
+				l.mu.Lock()
+				l.err = nil
+				l.mu.Unlock()
+			}
 			return failure
 		}
 		if len(todo) == 0 {

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/convilyn/turbolane/domain"
 )
@@ -19,13 +20,38 @@ type Source interface {
 // transaction. A batch is whatever has arrived by the time the previous one
 // committed, so a lone live event is applied at once rather than waiting for
 // company (read-your-writes waits on it). Run returns nil when ctx is
-// cancelled, and an error when src or Apply fails; events buffered but not
-// yet committed are simply delivered again by the next Run, because the
-// checkpoint only moves with a commit.
+// cancelled or src ends, and an error when Apply fails or when src fails
+// (unless WithResubscribe is set: then it subscribes again from the
+// checkpoint after the delay). Events buffered but not yet committed are
+// simply delivered again by the next subscription, because the checkpoint
+// only moves with a commit. Start at most one Run per view at a time.
 func (v *JobView) Run(ctx context.Context, src Source) error {
-	if v.isClosed() {
-		return ErrClosed
+	for {
+		if v.isClosed() {
+			return ErrClosed
+		}
+		fromSource, err := v.follow(ctx, src)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			return nil
+		case !fromSource || v.opts.resubscribe <= 0:
+			return err
+		}
+		t := time.NewTimer(v.opts.resubscribe)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
 	}
+}
+
+// follow runs one subscription. fromSource reports that the error came from
+// src rather than from applying.
+func (v *JobView) follow(ctx context.Context, src Source) (fromSource bool, err error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -50,13 +76,13 @@ func (v *JobView) Run(ctx context.Context, src Source) error {
 	applyErr := <-applied
 	switch {
 	case applyErr != nil:
-		return applyErr
+		return false, applyErr
 	case ctx.Err() != nil:
-		return nil
+		return false, nil
 	case subErr != nil:
-		return fmt.Errorf("follow job events from sequence %d: %w", from, subErr)
+		return true, fmt.Errorf("follow job events from sequence %d: %w", from, subErr)
 	}
-	return nil
+	return false, nil
 }
 
 // applyLoop applies events from the channel until it is closed or ctx is

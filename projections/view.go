@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -38,6 +39,20 @@ type options struct {
 	batchSize   int
 	readers     int
 	busyTimeout int // milliseconds
+	resubscribe time.Duration
+}
+
+// WithResubscribe makes Run subscribe again, after delay, when the source
+// fails, instead of returning the error: a projection behind the polling
+// API should outlive a dropped connection. Apply failures still end Run.
+func WithResubscribe(delay time.Duration) Option {
+	return func(o *options) error {
+		if delay <= 0 {
+			return fmt.Errorf("projections: resubscribe delay must be positive, got %s", delay)
+		}
+		o.resubscribe = delay
+		return nil
+	}
 }
 
 // WithBatchSize sets how many events Run applies at most in one transaction

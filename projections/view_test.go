@@ -707,6 +707,27 @@ func TestRunReportsFailures(t *testing.T) {
 		require.ErrorIs(t, err, boom)
 		require.Equal(t, h.seq, v.Checkpoint(), "what arrived before the failure is applied")
 	})
+	t.Run("source, resubscribed", func(t *testing.T) {
+		t.Parallel()
+		v, _ := openView(t, WithResubscribe(time.Millisecond))
+		h := newHistory()
+		h.create(t, "u", domain.ImageConversion, imageParams("f"))
+		log := newMemLog()
+		log.append(h.events...)
+		log.err, log.errOnce = errors.New("connection lost"), true
+		runCtx, stop := context.WithCancel(ctx)
+		ran := make(chan error, 1)
+		go func() { ran <- v.Run(runCtx, log) }()
+		require.NoError(t, v.WaitFor(ctx, h.seq))
+		id, evs := h.create(t, "u", domain.ImageConversion, imageParams("f"))
+		log.append(evs...)
+		require.NoError(t, v.WaitFor(ctx, evs[0].Sequence))
+		_, err := v.Get(ctx, id)
+		require.NoError(t, err)
+		stop()
+		require.NoError(t, <-ran)
+		require.Equal(t, []uint64{1, 2}, log.subscribedFrom(), "resubscribed after the checkpoint")
+	})
 	t.Run("apply", func(t *testing.T) {
 		t.Parallel()
 		v, _ := openView(t)
@@ -772,6 +793,8 @@ func TestOpenRejectsBadInput(t *testing.T) {
 	_, err = Open(":memory:", WithBatchSize(0))
 	require.Error(t, err)
 	_, err = Open(":memory:", WithReaders(0))
+	require.Error(t, err)
+	_, err = Open(":memory:", WithResubscribe(0))
 	require.Error(t, err)
 }
 
