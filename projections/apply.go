@@ -96,10 +96,15 @@ func (v *JobView) Apply(ctx context.Context, evs ...domain.Event) error {
 
 	start := v.Checkpoint()
 	cp := start
+	fresh := false
 	for _, ev := range evs {
 		if ev.Sequence == 0 {
 			return fmt.Errorf("apply %s event %s of job %s: %w", ev.Type, ev.ID, ev.JobID, ErrUnsequenced)
 		}
+		fresh = fresh || ev.Sequence > start
+	}
+	if !fresh {
+		return nil // all redeliveries: not even a transaction
 	}
 	tx, err := v.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -115,9 +120,6 @@ func (v *JobView) Apply(ctx context.Context, evs ...domain.Event) error {
 			return fmt.Errorf("apply %s event %d of job %s: %w", ev.Type, ev.Sequence, ev.JobID, err)
 		}
 		cp = ev.Sequence
-	}
-	if cp == start {
-		return nil // everything was a redelivery
 	}
 	if err := b.flush(ctx); err != nil {
 		return err

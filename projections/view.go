@@ -137,12 +137,8 @@ func Open(path string, opts ...Option) (*JobView, error) {
 		w.SetMaxOpenConns(1)
 		w.SetMaxIdleConns(1)
 		v.write = w
-		// Create the schema (and switch the file to WAL) before any reader
-		// connects, so that readers never see a half-made file.
-		if err := v.migrate(context.Background()); err != nil {
-			w.Close()
-			return nil, err
-		}
+		// sql.Open connects lazily, so no reader touches the file before
+		// migrate below has created the schema and switched it to WAL.
 		r, err := sql.Open("sqlite", path+"?"+dsn(o, true))
 		if err != nil {
 			w.Close()
@@ -152,13 +148,11 @@ func Open(path string, opts ...Option) (*JobView, error) {
 		r.SetMaxIdleConns(o.readers)
 		v.read = r
 	}
-	if v.read == v.write {
-		if err := v.migrate(context.Background()); err != nil {
-			v.write.Close()
-			return nil, err
-		}
-	}
 	v.writeStmts, v.readStmts = newStmtCache(v.write), newStmtCache(v.read)
+	if err := v.migrate(context.Background()); err != nil {
+		v.Close()
+		return nil, err
+	}
 	if err := v.writeStmts.prepare(context.Background(), applySQL...); err != nil {
 		v.Close()
 		return nil, fmt.Errorf("open view %s: %w", path, err)

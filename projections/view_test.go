@@ -796,6 +796,8 @@ func TestOpenRejectsBadInput(t *testing.T) {
 	require.Error(t, err)
 	_, err = Open(":memory:", WithResubscribe(0))
 	require.Error(t, err)
+	_, err = Open(t.TempDir() + "/missing/view.db")
+	require.Error(t, err, "the directory must exist")
 }
 
 func TestReadsDuringRun(t *testing.T) {
