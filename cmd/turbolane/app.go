@@ -267,7 +267,9 @@ func (m *Main) startWorkers(ctx context.Context) error {
 
 func (m *Main) startAPI(ctx context.Context, l net.Listener, public string, secret []byte) error {
 	cfg := m.Config
-	view, err := projections.Open(filepath.Join(cfg.DataDir, "views.db"))
+	// A view whose subscription fails (NATS restarting, a leader election)
+	// subscribes again from its checkpoint instead of going stale.
+	view, err := projections.Open(filepath.Join(cfg.DataDir, "views.db"), projections.WithResubscribe(time.Second))
 	if err != nil {
 		return fmt.Errorf("open read views: %w", err)
 	}
