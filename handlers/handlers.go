@@ -89,8 +89,8 @@ const (
 	DefaultDownloadURLTTL        = 15 * time.Minute
 	DefaultReadYourWritesTimeout = 2 * time.Second
 	DefaultLargeFileBytes        = 100 << 20
-	// UploadRetention is how long an upload no job uses is kept.
-	UploadRetention = 24 * time.Hour
+	// DefaultUploadRetention is how long an upload no job uses is kept.
+	DefaultUploadRetention = 24 * time.Hour
 )
 
 // Config holds the API's settings. Zero values get the defaults above.
@@ -133,6 +133,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Logger receives request errors; nil discards.
 	Logger *slog.Logger
+	// UploadRetention is how long an upload that no job uses is kept before
+	// the sweeper deletes it.
+	UploadRetention time.Duration
 	// ReadYourWritesTimeout bounds how long a write waits for the job view to
 	// catch up before answering anyway.
 	ReadYourWritesTimeout time.Duration
@@ -204,6 +207,9 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	}
 	if cfg.DownloadURLTTL <= 0 {
 		cfg.DownloadURLTTL = DefaultDownloadURLTTL
+	}
+	if cfg.UploadRetention <= 0 {
+		cfg.UploadRetention = DefaultUploadRetention
 	}
 	if cfg.ReadYourWritesTimeout <= 0 {
 		cfg.ReadYourWritesTimeout = DefaultReadYourWritesTimeout

@@ -33,7 +33,7 @@ func (s *server) processors(w http.ResponseWriter, r *http.Request) {
 		Limits: limitsJSON{
 			Plans: plans, LargeFileBytes: s.cfg.LargeFileBytes, MaxBatchItems: maxBatchItems,
 			MaxDownloadJobs: maxDownloadJobs, MaxJSONBodyBytes: maxJSONBody,
-			UploadRetention: int64(UploadRetention.Seconds()),
+			UploadRetention: int64(s.cfg.UploadRetention.Seconds()),
 		},
 	})
 }

@@ -96,7 +96,7 @@ func (s *server) presignUpload(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
 	f := domain.File{
 		ID: domain.NewFileID(), UserID: id.UserID, Name: name, Size: *req.FileSize, MimeType: ct,
-		Kind: domain.FileUpload, CreatedAt: now, ExpiresAt: now.Add(UploadRetention),
+		Kind: domain.FileUpload, CreatedAt: now, ExpiresAt: now.Add(s.cfg.UploadRetention),
 	}
 	// The embedded store refuses a zero maxSize; an empty file still needs a link.
 	maxSize := max(f.Size, 1)
@@ -294,7 +294,7 @@ func (s *server) storePart(w http.ResponseWriter, r *http.Request, id identity, 
 	now := s.now().UTC()
 	f := domain.File{
 		ID: domain.NewFileID(), UserID: id.UserID, Name: name, MimeType: ct, Kind: domain.FileUpload,
-		Confirmed: true, CreatedAt: now, ExpiresAt: now.Add(UploadRetention),
+		Confirmed: true, CreatedAt: now, ExpiresAt: now.Add(s.cfg.UploadRetention),
 	}
 	lr := &limitedReader{r: part, max: s.cfg.PlanLimits.MaxFileSize(id.Plan)}
 	err = s.deps.Blobs.Put(r.Context(), f.ID, lr, -1, ct)

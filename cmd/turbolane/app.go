@@ -287,7 +287,7 @@ func (m *Main) startAPI(ctx context.Context, l net.Listener, public string, secr
 	hcfg := handlers.Config{
 		PublicURL: public, AdminToken: cfg.AdminToken, WorkerToken: cfg.WorkerToken, SessionSecret: secret,
 		PlanLimits: limits, LargeFileBytes: large, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
-		OpenAPI: api.OpenAPI, Metrics: m.Metrics, Logger: m.Logger,
+		UploadRetention: cfg.UploadRetention, OpenAPI: api.OpenAPI, Metrics: m.Metrics, Logger: m.Logger,
 	}
 	if m.disk != nil {
 		hcfg.BlobHandler = m.disk.Handler()
