@@ -44,9 +44,10 @@ func (p *Pool) Name() string { return p.name }
 func (p *Pool) Run(ctx context.Context) error {
 	err := p.queue.Consume(ctx, p.name, p.slots, func(ctx context.Context, d eventstore.Delivery) error {
 		err := p.runner.Handle(ctx, d)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, ErrHandedBack) {
 			// The item is nak'ed and comes back; say why, or a job that
-			// ends in worker_lost leaves no trace of its cause.
+			// ends in worker_lost leaves no trace of its cause. (The
+			// runner logs hand-backs itself.)
 			p.runner.log.Warn("work item handed back", "pool", p.name, "job", d.Item().JobID, "delivery", d.NumDelivered(), "err", err)
 		}
 		return err

@@ -105,6 +105,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if public == "" {
 		public = m.URL
 	}
+	if public == "" {
+		// A worker presigns nothing, but the disk store wants a base URL.
+		public = "http://" + cfg.Addr
+	}
 	if err := m.openBlobs(ctx, public, secret); err != nil {
 		return err
 	}
