@@ -175,6 +175,9 @@ func (c *client) do(method, path string, body io.Reader, contentType string, hdr
 // validate checks a response against the OpenAPI document.
 func (c *client) validate(req *http.Request, res *http.Response, body []byte) {
 	c.t.Helper()
+	if base, err := neturl.Parse(c.base); err == nil && base.Host != req.URL.Host {
+		return // a presigned URL of MinIO, not our API
+	}
 	router := openAPIRouter(c.t)
 	route, params, err := router.FindRoute(req)
 	if err != nil {
