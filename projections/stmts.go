@@ -23,15 +23,25 @@ func newStmtCache(db *sql.DB) *stmtCache {
 // get returns the prepared statement, preparing it on first use. It needs a
 // free connection of the pool, so it must not be called while the caller
 // holds the pool's only connection in a transaction (use prepare first).
+//
+// The mutex is not held while preparing: a caller waiting for a free
+// connection must not block the transactions that hold the connections
+// (they call lookup), or neither ever gets on (TestReadsDuringRun hung so).
+// Two callers may then prepare the same query; the second one closes its
+// copy.
 func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.m[query]; ok {
+	if s := c.lookup(query); s != nil {
 		return s, nil
 	}
 	s, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("prepare %q: %w", query, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		_ = s.Close()
+		return prev, nil
 	}
 	c.m[query] = s
 	return s, nil
