@@ -130,6 +130,9 @@ func (v *JobView) Apply(ctx context.Context, evs ...domain.Event) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit view batch up to sequence %d: %w", cp, err)
 	}
+	// Forget the cached reads before anyone can wait for this checkpoint:
+	// a client that reads its own write must not get the old job.
+	v.cache.committed(b.touched(), b.durationsChanged())
 	v.setCheckpoint(cp)
 	return nil
 }
@@ -201,6 +204,27 @@ func (b *batch) addDuration(ctx context.Context, t domain.ProcessorType, secs fl
 	d.total += secs
 	d.dirty = true
 	return nil
+}
+
+// touched lists the jobs whose rows the batch wrote or deleted.
+func (b *batch) touched() []string {
+	ids := make([]string, 0, len(b.jobs))
+	for id, p := range b.jobs {
+		if p.dirty {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// durationsChanged reports whether the batch changed an estimate.
+func (b *batch) durationsChanged() bool {
+	for _, d := range b.durations {
+		if d.dirty {
+			return true
+		}
+	}
+	return false
 }
 
 // flush writes every touched row, counter and duration.
@@ -292,6 +316,7 @@ func (v *JobView) Reset(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit view reset: %w", err)
 	}
+	v.cache.reset()
 	v.setCheckpoint(0)
 	return nil
 }

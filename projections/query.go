@@ -29,6 +29,10 @@ func (v *JobView) Get(ctx context.Context, jobID string) (domain.Job, error) {
 	if v.isClosed() {
 		return domain.Job{}, ErrClosed
 	}
+	if j, ok := v.cache.job(jobID); ok {
+		return j, nil
+	}
+	gen := v.cache.generation()
 	s, err := v.readStmts.get(ctx, getSQL)
 	if err != nil {
 		return domain.Job{}, fmt.Errorf("get job %s: %w", jobID, err)
@@ -45,6 +49,7 @@ func (v *JobView) Get(ctx context.Context, jobID string) (domain.Job, error) {
 	if err != nil {
 		return domain.Job{}, fmt.Errorf("get job %s: %w", jobID, err)
 	}
+	v.cache.storeJob(gen, j)
 	return j, nil
 }
 
@@ -242,6 +247,10 @@ func (v *JobView) EstimatedDuration(ctx context.Context, t domain.ProcessorType)
 	if v.isClosed() {
 		return nil, ErrClosed
 	}
+	if e, ok := v.cache.estimate(t); ok {
+		return e, nil
+	}
+	gen := v.cache.generation()
 	s, err := v.readStmts.get(ctx, durationSQL)
 	if err != nil {
 		return nil, fmt.Errorf("estimate duration of %s: %w", t, err)
@@ -250,12 +259,14 @@ func (v *JobView) EstimatedDuration(ctx context.Context, t domain.ProcessorType)
 	var total float64
 	err = s.QueryRowContext(ctx, string(t)).Scan(&count, &total)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && count == 0) {
+		v.cache.storeEstimate(gen, t, nil)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("estimate duration of %s: %w", t, err)
 	}
 	avg := total / float64(count)
+	v.cache.storeEstimate(gen, t, &avg)
 	return &avg, nil
 }
 

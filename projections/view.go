@@ -40,6 +40,20 @@ type options struct {
 	readers     int
 	busyTimeout int // milliseconds
 	resubscribe time.Duration
+	cacheJobs   int
+}
+
+// WithCacheSize sets how many decoded jobs Get keeps between the commits
+// that change them (default 4096); 0 turns the cache of jobs and duration
+// estimates off.
+func WithCacheSize(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("projections: cache size must not be negative, got %d", n)
+		}
+		o.cacheJobs = n
+		return nil
+	}
 }
 
 // WithResubscribe makes Run subscribe again, after delay, when the source
@@ -89,6 +103,7 @@ type JobView struct {
 	opts  options
 
 	writeStmts, readStmts *stmtCache
+	cache                 *readCache
 
 	// applyMu serialises Apply and Reset so that the in-memory checkpoint
 	// always equals the committed one.
@@ -104,7 +119,7 @@ type JobView struct {
 // ":memory:" gives a private in-memory view. It loads the checkpoint, so
 // Checkpoint() is valid right away.
 func Open(path string, opts ...Option) (*JobView, error) {
-	o := options{batchSize: defaultBatchSize, readers: 4, busyTimeout: 5000}
+	o := options{batchSize: defaultBatchSize, readers: 4, busyTimeout: 5000, cacheJobs: defaultCacheJobs}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -113,7 +128,7 @@ func Open(path string, opts ...Option) (*JobView, error) {
 	if path == "" {
 		return nil, errors.New("projections: open: empty path")
 	}
-	v := &JobView{opts: o, advanced: make(chan struct{})}
+	v := &JobView{opts: o, advanced: make(chan struct{}), cache: newReadCache(o.cacheJobs)}
 	if path == memoryPath {
 		db, err := sql.Open("sqlite", memoryPath+"?"+dsn(o, false))
 		if err != nil {
