@@ -123,7 +123,7 @@ func (s *server) lookupKey(ctx context.Context, tok string) (APIKey, error) {
 	if tok == "" {
 		return APIKey{}, domain.ErrUnauthorized.WithMessage("the Authorization header must be \"Bearer <api key>\"")
 	}
-	key, err := s.deps.Keys.Get(ctx, hashKey(tok))
+	key, err := s.keys.Get(ctx, hashKey(tok))
 	switch {
 	case errors.Is(err, domain.ErrNotFound) || (err == nil && key.UserID == ""):
 		return APIKey{}, domain.ErrUnauthorized

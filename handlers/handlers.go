@@ -139,6 +139,11 @@ type Config struct {
 	// ReadYourWritesTimeout bounds how long a write waits for the job view to
 	// catch up before answering anyway.
 	ReadYourWritesTimeout time.Duration
+	// KeyCacheTTL is how long an API key found in the key store is trusted
+	// without asking the store again; zero is DefaultKeyCacheTTL, negative
+	// asks the store on every request. Keys cannot be revoked yet; when they
+	// can, a revoked key keeps working on a replica for up to this long.
+	KeyCacheTTL time.Duration
 }
 
 // Deps are the API's collaborators. All but Checks and Now are required.
@@ -167,6 +172,7 @@ type server struct {
 	log     *slog.Logger
 	limits  *rateLimiter
 	metrics *httpMetrics
+	keys    *keyCache
 	now     func() time.Time
 }
 
@@ -214,6 +220,9 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	if cfg.ReadYourWritesTimeout <= 0 {
 		cfg.ReadYourWritesTimeout = DefaultReadYourWritesTimeout
 	}
+	if cfg.KeyCacheTTL == 0 {
+		cfg.KeyCacheTTL = DefaultKeyCacheTTL
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -235,6 +244,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	s := &server{
 		cfg: cfg, deps: deps, log: cfg.Logger, metrics: m, now: deps.Now,
 		limits: newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.TrustProxy),
+		keys:   newKeyCache(deps.Keys, cfg.KeyCacheTTL, deps.Now),
 	}
 	return s.routes(), nil
 }
