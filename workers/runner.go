@@ -218,16 +218,16 @@ func (r *Runner) Handle(ctx context.Context, d Delivery) error {
 		r.log.Warn("drop work item with an invalid job id", "job", it.JobID)
 		return nil
 	}
-	evs, err := r.jobs.Load(ctx, it.JobID)
-	if err != nil {
-		return fmt.Errorf("load job %s: %w", it.JobID, err)
-	}
-	job := domain.Fold(evs)
-	if !job.Exists() || job.Status.Terminal() || it.Attempt != job.RetryCount {
-		return nil
-	}
 	if d.NumDelivered() > r.maxDeliveries {
-		_, err := r.jobs.Execute(ctx, job.ID, domain.Fail{ID: domain.NewID("cmd"), Error: domain.JobError{
+		evs, err := r.jobs.Load(ctx, it.JobID)
+		if err != nil {
+			return fmt.Errorf("load job %s: %w", it.JobID, err)
+		}
+		job := domain.Fold(evs)
+		if !job.Exists() || job.Status.Terminal() || it.Attempt != job.RetryCount {
+			return nil
+		}
+		_, err = r.jobs.Execute(ctx, job.ID, domain.Fail{ID: domain.NewID("cmd"), Error: domain.JobError{
 			Code:    domain.CodeWorkerLost,
 			Message: fmt.Sprintf("the job was handed to a worker %d times and no worker finished it", d.NumDelivered()-1),
 		}})
@@ -236,8 +236,12 @@ func (r *Runner) Handle(ctx context.Context, d Delivery) error {
 		}
 		return nil
 	}
+	// No read before the start: Start is decided on the job's current state
+	// and refuses exactly what this run must drop (a missing, finished or
+	// running-elsewhere-and-same-lease job, a stale attempt), which saves a
+	// history read per job (docs/benchmarks.md, tiny jobs).
 	lease := domain.NewID("lease")
-	job, err = r.jobs.Execute(ctx, job.ID, domain.Start{ID: domain.NewID("cmd"), Attempt: it.Attempt, WorkerID: r.workerID, Lease: lease})
+	job, err := r.jobs.Execute(ctx, it.JobID, domain.Start{ID: domain.NewID("cmd"), Attempt: it.Attempt, WorkerID: r.workerID, Lease: lease})
 	switch {
 	case errors.Is(err, domain.ErrJobNotQueued), errors.Is(err, domain.ErrAlreadyCompleted),
 		errors.Is(err, domain.ErrStaleAttempt), errors.Is(err, domain.ErrJobNotFound):

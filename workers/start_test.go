@@ -1,0 +1,65 @@
+package workers_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/convilyn/turbolane/domain"
+	"github.com/convilyn/turbolane/eventstore"
+	"github.com/convilyn/turbolane/workers"
+)
+
+// countingJobs counts history reads.
+type countingJobs struct {
+	*eventstore.Store
+	loads atomic.Int64
+}
+
+func (c *countingJobs) Load(ctx context.Context, jobID string) ([]domain.Event, error) {
+	c.loads.Add(1)
+	return c.Store.Load(ctx, jobID)
+}
+
+// TestRunStartsWithoutReadingHistory: a run goes straight to the Start
+// command, which is decided on the job's current state, instead of reading
+// the history first (one round trip less per job).
+func TestRunStartsWithoutReadingHistory(t *testing.T) {
+	e := newEnv(t)
+	jobs := &countingJobs{Store: e.store}
+	r, err := workers.NewRunner(jobs, e.blobs, e.store.Files(), registry(engineFunc(copyEngine), domain.ImageConversion),
+		workers.WithWorkRoot(e.workRoot))
+	require.NoError(t, err)
+	id := e.create(t, domain.ImageConversion, params(), domain.PoolStandard, e.upload(t, "a.jpg", "image/jpeg", []byte("x")))
+	require.NoError(t, r.Handle(context.Background(), item(id, 0)))
+	require.Equal(t, domain.StatusCompleted, e.job(t, id).Status)
+	require.Zero(t, jobs.loads.Load())
+}
+
+// TestItemOfMissingOrDeletedJobIsDropped: the Start command's refusal is
+// enough to drop the item; nothing is appended.
+func TestItemOfMissingOrDeletedJobIsDropped(t *testing.T) {
+	e := newEnv(t)
+	r := e.runner(t, e.store, registry(engineFunc(copyEngine), domain.ImageConversion))
+	ctx := context.Background()
+
+	missing := domain.NewJobID()
+	require.NoError(t, r.Handle(ctx, item(missing, 0)))
+	require.Empty(t, e.events(t, missing))
+
+	id := e.create(t, domain.ImageConversion, params(), domain.PoolStandard, e.upload(t, "a.jpg", "image/jpeg", []byte("x")))
+	_, err := e.store.Execute(ctx, id, domain.Delete{ID: domain.NewID("cmd")})
+	require.NoError(t, err)
+	before := len(e.events(t, id))
+	require.NoError(t, r.Handle(ctx, item(id, 0)))
+	require.Len(t, e.events(t, id), before, "no start after a delete")
+	require.Equal(t, 0, count(e.events(t, id), domain.EventStarted))
+
+	// A finished job's late duplicate is dropped too.
+	done := e.create(t, domain.ImageConversion, params(), domain.PoolStandard, e.upload(t, "b.jpg", "image/jpeg", []byte("y")))
+	require.NoError(t, r.Handle(ctx, item(done, 0)))
+	require.NoError(t, r.Handle(ctx, delivery{item: item(done, 0).item, n: 2}))
+	require.Equal(t, 1, count(e.events(t, done), domain.EventStarted))
+}
