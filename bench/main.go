@@ -7,7 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"io"
+	"math/rand/v2"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -32,6 +35,7 @@ var (
 	conc     = flag.Int("c", 16, "concurrent HTTP clients for the polling phase")
 	images   = flag.Int("images", 12, "JPEG→WebP conversions in the image phase")
 	only     = flag.String("only", "", "comma-separated phases to run: polling,overhead,images,memory (default all)")
+	slots    = flag.Int("slots", 0, "--standard-slots for turbolane serve (0: the server's default)")
 	bare     = flag.String("bare-server", "", "internal: serve the bare baseline handler on this address")
 )
 
@@ -60,7 +64,11 @@ func want(phase string) bool {
 }
 
 func run() error {
-	fmt.Printf("# Turbo Lane benchmarks — %s, %d CPUs, %s per phase\n\n", time.Now().UTC().Format(time.RFC3339), numCPU(), *duration)
+	slotsNote := "default standard slots"
+	if *slots > 0 {
+		slotsNote = fmt.Sprintf("--standard-slots %d", *slots)
+	}
+	fmt.Printf("# Turbo Lane benchmarks — %s, %d CPUs, %s per phase, %s\n\n", time.Now().UTC().Format(time.RFC3339), numCPU(), *duration, slotsNote)
 	work, err := os.MkdirTemp("", "turbolane-bench-")
 	if err != nil {
 		return err
@@ -118,10 +126,14 @@ func freePort() int {
 func startServe(work, name string) (*server, error) {
 	port, nport := freePort(), freePort()
 	dir := filepath.Join(work, name)
-	cmd := exec.Command(*binPath, "serve",
+	args := []string{"serve",
 		"--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dir,
 		"--nats-listen", fmt.Sprintf("127.0.0.1:%d", nport),
-		"--admin-token", "bench-admin", "--rate-limit", "0", "--log-level", "warn")
+		"--admin-token", "bench-admin", "--rate-limit", "0", "--log-level", "warn"}
+	if *slots > 0 {
+		args = append(args, "--standard-slots", strconv.Itoa(*slots))
+	}
+	cmd := exec.Command(*binPath, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -241,7 +253,9 @@ func (s *server) runJob(typ string, params map[string]any, poll time.Duration) (
 
 // load drives GETs of url from c clients for d and returns requests/s and latencies.
 func load(url, token string, c int, d time.Duration) (float64, []time.Duration, error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c * 2}, Timeout: 10 * time.Second}
+	tr := &http.Transport{MaxIdleConnsPerHost: c * 2}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var (
 		mu    sync.Mutex
 		lats  []time.Duration
@@ -312,9 +326,6 @@ func benchPolling(s *server, work string) error {
 		return err
 	}
 	var body bytes.Buffer
-	if err := s.call(http.MethodGet, "/api/v1/jobs/"+j.JobID, "", nil, nil); err != nil {
-		return err
-	}
 	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/v1/jobs/"+j.JobID, nil)
 	req.Header.Set("Authorization", "Bearer "+s.key)
 	res, err := s.http.Do(req)
@@ -396,7 +407,8 @@ func benchOverhead(s *server) error {
 	}
 	defer js.DeleteStream(ctx, "BENCH_RAW")
 	msg := bytes.Repeat([]byte("x"), 512)
-	var pubs atomic.Int64
+	var pubs, pubErrs atomic.Int64
+	var lastErr atomic.Value
 	var wg sync.WaitGroup
 	pctx, cancel := context.WithTimeout(ctx, *duration)
 	start := time.Now()
@@ -405,7 +417,10 @@ func benchOverhead(s *server) error {
 		go func(i int) {
 			defer wg.Done()
 			for n := 0; pctx.Err() == nil; n++ {
-				if _, err := js.Publish(ctx, fmt.Sprintf("bench.raw.%d.%d", i, n), msg); err == nil {
+				if _, err := js.Publish(ctx, fmt.Sprintf("bench.raw.%d.%d", i, n), msg); err != nil {
+					pubErrs.Add(1)
+					lastErr.Store(err)
+				} else {
 					pubs.Add(1)
 				}
 			}
@@ -414,6 +429,9 @@ func benchOverhead(s *server) error {
 	wg.Wait()
 	cancel()
 	rawRate := float64(pubs.Load()) / time.Since(start).Seconds()
+	if pubErrs.Load() > 0 {
+		return fmt.Errorf("%d raw publishes failed, the last with %v", pubErrs.Load(), lastErr.Load())
+	}
 
 	work, _ := os.MkdirTemp("", "bench-tiny-")
 	defer os.RemoveAll(work)
@@ -455,6 +473,9 @@ func benchOverhead(s *server) error {
 	jobRate := float64(jobs.Load()) / elapsed.Seconds()
 	var hist struct{ Events []json.RawMessage }
 	id, _ := firstID.Load().(string)
+	if id == "" {
+		return errors.New("no tiny job completed")
+	}
 	if err := s.call(http.MethodGet, "/api/v1/jobs/"+id+"/events", "", nil, &hist); err != nil {
 		return err
 	}
@@ -479,15 +500,9 @@ func tinyPNG(work string) ([]byte, error) {
 
 func benchImages(s *server, work string) error {
 	in := filepath.Join(work, "photo.jpg")
-	// 2084×1721 like the DESIGN.md measurement: noise plus a gradient, so the
-	// encoder has real work to do.
-	if out, err := exec.Command("vips", "gaussnoise", filepath.Join(work, "noise.v"), "2084", "1721").CombinedOutput(); err != nil {
-		return fmt.Errorf("vips gaussnoise: %v %s", err, out)
-	}
-	if out, err := exec.Command("vips", "copy", filepath.Join(work, "noise.v"), in+"[Q=90]").CombinedOutput(); err != nil {
-		return fmt.Errorf("vips copy: %v %s", err, out)
-	}
-	data, err := os.ReadFile(in)
+	// 2084×1721 like the DESIGN.md measurement: a colour gradient plus
+	// noise, so the encoder has real work to do.
+	data, err := photoJPEG(in, 2084, 1721, 90)
 	if err != nil {
 		return err
 	}
@@ -513,8 +528,8 @@ func benchImages(s *server, work string) error {
 	if e, _ := cliErr.Load().(error); e != nil {
 		return e
 	}
-	// Ours: upload once, then create the jobs and poll them (the pool runs
-	// two at a time by default).
+	// Ours: upload once, then create the jobs and poll them (the standard
+	// pool runs two at a time by default).
 	fid, err := s.upload("photo.jpg", data)
 	if err != nil {
 		return err
@@ -538,7 +553,11 @@ func benchImages(s *server, work string) error {
 	fmt.Printf("## Images: JPEG 2084×1721 → WebP q80, %d conversions\n\n", *images)
 	fmt.Printf("| path | total | per image | images/s |\n|---|---|---|---|\n")
 	fmt.Printf("| vips CLI (`vips copy in.jpg out.webp[Q=80]`), 2 at a time | %s | %s | %.2f |\n", cli.Round(time.Millisecond), (cli / time.Duration(*images)).Round(time.Millisecond), float64(*images)/cli.Seconds())
-	fmt.Printf("| turbolane API (create, process, poll), 2 worker slots | %s | %s | %.2f |\n\n", ours.Round(time.Millisecond), (ours / time.Duration(*images)).Round(time.Millisecond), float64(*images)/ours.Seconds())
+	slotsNote := "2 worker slots (default)"
+	if *slots > 0 {
+		slotsNote = fmt.Sprintf("%d worker slots", *slots)
+	}
+	fmt.Printf("| turbolane API (create, process, poll), %s | %s | %s | %.2f |\n\n", slotsNote, ours.Round(time.Millisecond), (ours / time.Duration(*images)).Round(time.Millisecond), float64(*images)/ours.Seconds())
 	fmt.Printf("ratio throughput turbolane/CLI = **%.2f** (goal ≥ 1.0)\n\n", cli.Seconds()/ours.Seconds())
 	return nil
 }
@@ -550,15 +569,8 @@ func benchMemory(work string) error {
 	}
 	defer s.stop()
 	in := filepath.Join(work, "big.jpg")
-	// 8660×5774 ≈ 50 MP, just under the default --max-pixels.
-	if out, err := exec.Command("vips", "gaussnoise", filepath.Join(work, "big.v"), "8660", "5773").CombinedOutput(); err != nil {
-		return fmt.Errorf("vips gaussnoise: %v %s", err, out)
-	}
-	if out, err := exec.Command("vips", "copy", filepath.Join(work, "big.v"), in+"[Q=85]").CombinedOutput(); err != nil {
-		return fmt.Errorf("vips copy: %v %s", err, out)
-	}
-	_ = os.Remove(filepath.Join(work, "big.v"))
-	data, err := os.ReadFile(in)
+	// 8660×5773 = 49.99 MP, just under the default --max-pixels.
+	data, err := photoJPEG(in, 8660, 5773, 85)
 	if err != nil {
 		return err
 	}
@@ -579,6 +591,34 @@ func benchMemory(work string) error {
 	fmt.Printf("| peak RSS after upload + conversion (VmHWM) | %.0f MiB |\n", float64(after)/1024)
 	fmt.Printf("| conversion time | %s |\n\n", took.Round(time.Millisecond))
 	return nil
+}
+
+// photoJPEG writes a colour JPEG of w×h to path and returns it: a diagonal
+// gradient per channel plus seeded noise, so it is the same in every run and
+// not trivially compressible (a flat or grey image would flatter the
+// encoder and the memory figure).
+func photoJPEG(path string, w, h, quality int) ([]byte, error) {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	rng := rand.New(rand.NewPCG(1, 2))
+	clamp := func(v int) uint8 { return uint8(min(max(v, 0), 255)) }
+	for y := 0; y < h; y++ {
+		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
+		for x := 0; x < w; x++ {
+			n := int(rng.Uint32()%49) - 24
+			row[4*x+0] = clamp(255*x/w + n)
+			row[4*x+1] = clamp(255*y/h + n/2)
+			row[4*x+2] = clamp(255*(x+y)/(w+h) - n)
+			row[4*x+3] = 255
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: quality}); err != nil {
+		return nil, fmt.Errorf("encode test JPEG: %w", err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func rssKiB(pid int, field string) int64 {
