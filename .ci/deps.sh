@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Turbo Lane needs, idempotently: Debian packages for the
-# engines (libvips), and for the tests the MinIO server binary, built from the
-# Go module proxy into $(go env GOPATH)/bin (outside the clone) when missing.
+# engines (libvips, LibreOffice, tesseract, poppler, ghostscript, qpdf,
+# ffmpeg, pocketsphinx), and for the tests the fixture tools (vips CLI,
+# espeak-ng, sox, Chromium) plus the MinIO server, nats-server and nats CLI
+# binaries, built from the Go module proxy into $(go env GOPATH)/bin (outside
+# the clone) when missing.
 #   .ci/deps.sh          everything the tests need
 #   .ci/deps.sh --run    only what `turbolane serve` needs
 set -euo pipefail
@@ -12,8 +15,12 @@ RUN_ONLY=0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
-PKGS=(pkg-config libvips-dev)
-[ "$RUN_ONLY" = 0 ] && PKGS+=(libvips-tools webp)
+# What `turbolane serve` runs: the engines.
+PKGS=(pkg-config libvips-dev ffmpeg tesseract-ocr tesseract-ocr-eng
+  libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
+  poppler-utils ghostscript qpdf pocketsphinx pocketsphinx-en-us fonts-dejavu-core)
+# What the tests need besides: fixture generators, recorded speech, a browser.
+[ "$RUN_ONLY" = 0 ] && PKGS+=(libvips-tools webp espeak-ng sox pocketsphinx-testdata chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -35,3 +42,5 @@ install_go_bin() { # name module@version
   fi
 }
 install_go_bin minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+install_go_bin nats-server github.com/nats-io/nats-server/v2@v2.15.3
+install_go_bin nats github.com/nats-io/natscli/nats@v0.5.0
