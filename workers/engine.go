@@ -65,6 +65,11 @@ type Limits struct {
 	MaxPages int
 	// MaxDurationSeconds bounds the length of audio or video.
 	MaxDurationSeconds float64
+	// MaxOutputBytes bounds the size of one result file.
+	MaxOutputBytes int64
+	// MemoryLimit bounds the address space of an engine's subprocess
+	// (subprocess.Cmd.MemoryLimit); 0 is unbounded.
+	MemoryLimit int64
 }
 
 // ErrNoEngine is returned by Registry.Lookup when no engine serves a type.

@@ -27,7 +27,6 @@ import (
 	"github.com/convilyn/turbolane/handlers"
 	"github.com/convilyn/turbolane/projections"
 	"github.com/convilyn/turbolane/workers"
-	"github.com/convilyn/turbolane/workers/image"
 )
 
 // Role is what a process runs.
@@ -59,6 +58,7 @@ type Main struct {
 	Blobs blobstore.Store
 	View  *projections.JobView
 
+	closers       []func() error
 	disk          *blobstore.Disk
 	workerMetrics *workers.Metrics
 	http          *http.Server
@@ -223,12 +223,19 @@ func (m *Main) startWorkers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	engine, err := image.New()
+	registry, closeEngines, err := buildEngines(cfg, m.Logger)
 	if err != nil {
-		return fmt.Errorf("start image engine: %w", err)
+		return err
 	}
-	registry := workers.Registry{}
-	registry.Register(engine, domain.ImageConversion, domain.ImageCompression)
+	m.closers = append(m.closers, closeEngines)
+	timeouts, err := cfg.processorTimeouts()
+	if err != nil {
+		return err
+	}
+	limits, err := cfg.limits()
+	if err != nil {
+		return err
+	}
 	files := m.Store.Files()
 	dispatcher, err := workers.NewDispatcher(m.Store, m.Store)
 	if err != nil {
@@ -241,7 +248,7 @@ func (m *Main) startWorkers(ctx context.Context) error {
 		if pool == domain.PoolLarge {
 			slots = cfg.LargeSlots
 		}
-		runner, err := workers.NewRunner(m.Store, m.Blobs, files, registry,
+		opts := []workers.RunnerOption{
 			workers.WithPoolName(pool),
 			workers.WithWorkerID(workerID),
 			workers.WithLogger(m.Logger),
@@ -249,9 +256,13 @@ func (m *Main) startWorkers(ctx context.Context) error {
 			workers.WithResultRetention(cfg.ResultRetention),
 			workers.WithMaxDeliveries(cfg.MaxDeliveries),
 			workers.WithDefaultTimeout(cfg.JobTimeout),
-			workers.WithLimits(workers.Limits{MaxPixels: cfg.MaxPixels}),
+			workers.WithLimits(limits),
 			workers.WithObserver(m.workerMetrics),
-		)
+		}
+		for t, d := range timeouts {
+			opts = append(opts, workers.WithProcessorTimeout(t, d))
+		}
+		runner, err := workers.NewRunner(m.Store, m.Blobs, files, registry, opts...)
 		if err != nil {
 			return fmt.Errorf("build %s runner: %w", pool, err)
 		}
@@ -345,6 +356,12 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	for _, c := range m.closers {
+		if err := c(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.closers = nil
 	if m.View != nil {
 		if err := m.View.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close views: %w", err))

@@ -55,6 +55,22 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 
+	// Engines (issue 3): paths, warm pools, limits and the transcriber.
+	ProcessorTimeouts  string
+	EngineMemoryLimit  string
+	MaxOutputBytes     string
+	OfficeInstances    int
+	OfficeRestartAfter int
+	OCRMaxPages        int
+	PDFMaxPages        int
+	MaxMediaDuration   time.Duration
+	Transcriber        string
+	WhisperCLI         string
+	WhisperModel       string
+	OpenAIURL          string
+	OpenAIKey          string
+	OpenAIModel        string
+
 	// Replay options.
 	Verify bool
 }
@@ -83,6 +99,16 @@ func DefaultConfig() Config {
 		RateBurst:        200,
 		LogLevel:         "info",
 		LogFormat:        "text",
+
+		EngineMemoryLimit:  "2GiB",
+		MaxOutputBytes:     "2GiB",
+		OfficeInstances:    1,
+		OfficeRestartAfter: 100,
+		OCRMaxPages:        100,
+		PDFMaxPages:        5000,
+		MaxMediaDuration:   4 * time.Hour,
+		Transcriber:        "pocketsphinx",
+		OpenAIModel:        "whisper-1",
 	}
 }
 
@@ -122,6 +148,20 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PlanLimits, "plan-limits", c.PlanLimits, "file size limits per plan, e.g. anonymous=10MiB,free=50MiB,pro=500MiB,business=2GiB")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests per second per client (0 disables)")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "burst of requests per client")
+	fs.StringVar(&c.ProcessorTimeouts, "processor-timeouts", c.ProcessorTimeouts, "per-processor timeouts overriding --job-timeout, e.g. document_conversion=5m,media_processing=1h")
+	fs.StringVar(&c.EngineMemoryLimit, "engine-memory-limit", c.EngineMemoryLimit, "address-space limit of each engine subprocess (ffmpeg, tesseract, gs, …)")
+	fs.StringVar(&c.MaxOutputBytes, "max-output-bytes", c.MaxOutputBytes, "largest result file an engine may write")
+	fs.IntVar(&c.OfficeInstances, "office-instances", c.OfficeInstances, "warm LibreOffice instances per worker process")
+	fs.IntVar(&c.OfficeRestartAfter, "office-restart-after", c.OfficeRestartAfter, "restart a LibreOffice instance after this many conversions")
+	fs.IntVar(&c.OCRMaxPages, "ocr-max-pages", c.OCRMaxPages, "most pages one OCR job may have")
+	fs.IntVar(&c.PDFMaxPages, "pdf-max-pages", c.PDFMaxPages, "most pages one PDF job may have")
+	fs.DurationVar(&c.MaxMediaDuration, "max-media-duration", c.MaxMediaDuration, "longest audio or video accepted")
+	fs.StringVar(&c.Transcriber, "transcriber", c.Transcriber, "speech engine: pocketsphinx, whisper (whisper.cpp CLI) or openai (an OpenAI-compatible endpoint)")
+	fs.StringVar(&c.WhisperCLI, "whisper-cli", c.WhisperCLI, "path of whisper.cpp's whisper-cli (with --transcriber whisper)")
+	fs.StringVar(&c.WhisperModel, "whisper-model", c.WhisperModel, "whisper.cpp model file (with --transcriber whisper)")
+	fs.StringVar(&c.OpenAIURL, "openai-url", c.OpenAIURL, "base URL of an OpenAI-compatible transcription API (with --transcriber openai)")
+	fs.StringVar(&c.OpenAIKey, "openai-key", c.OpenAIKey, "API key of that endpoint")
+	fs.StringVar(&c.OpenAIModel, "openai-model", c.OpenAIModel, "model name for that endpoint")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
@@ -189,4 +229,36 @@ func (c Config) pools() ([]string, error) {
 		return []string{c.Pool}, nil
 	}
 	return nil, fmt.Errorf("--pool %q: want standard, large or all", c.Pool)
+}
+
+// processorTimeouts reads --processor-timeouts.
+func (c Config) processorTimeouts() (map[domain.ProcessorType]time.Duration, error) {
+	out := map[domain.ProcessorType]time.Duration{}
+	if strings.TrimSpace(c.ProcessorTimeouts) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(c.ProcessorTimeouts, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("--processor-timeouts %q: want type=duration", part)
+		}
+		t, err := domain.ParseProcessorType(k)
+		if err != nil {
+			return nil, fmt.Errorf("--processor-timeouts: %w", err)
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("--processor-timeouts %q: not a positive duration", part)
+		}
+		out[t] = d
+	}
+	return out, nil
+}
+
+func (c Config) bytesFlag(name, v string) (int64, error) {
+	n, err := domain.ParseBytes(v)
+	if err != nil {
+		return 0, fmt.Errorf("--%s: %w", name, err)
+	}
+	return n, nil
 }

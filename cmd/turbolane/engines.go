@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/convilyn/turbolane/domain"
+	"github.com/convilyn/turbolane/workers"
+	"github.com/convilyn/turbolane/workers/image"
+)
+
+// limits turns the limit flags into the engines' limits.
+func (c Config) limits() (workers.Limits, error) {
+	mem, err := c.bytesFlag("engine-memory-limit", c.EngineMemoryLimit)
+	if err != nil {
+		return workers.Limits{}, err
+	}
+	out, err := c.bytesFlag("max-output-bytes", c.MaxOutputBytes)
+	if err != nil {
+		return workers.Limits{}, err
+	}
+	return workers.Limits{
+		MaxPixels: c.MaxPixels, MaxPages: c.PDFMaxPages,
+		MaxDurationSeconds: c.MaxMediaDuration.Seconds(), MaxOutputBytes: out, MemoryLimit: mem,
+	}, nil
+}
+
+// buildEngines starts one engine per processor family and returns the
+// registry and a function that stops the engines' long-lived helpers (warm
+// LibreOffice instances …). Each engine registers in its own block below.
+func buildEngines(cfg Config, logger *slog.Logger) (workers.Registry, func() error, error) {
+	registry := workers.Registry{}
+	var closers []func() error
+	closeAll := func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		return errors.Join(errs...)
+	}
+	fail := func(what string, err error) (workers.Registry, func() error, error) {
+		_ = closeAll()
+		return nil, nil, fmt.Errorf("start %s engine: %w", what, err)
+	}
+
+	// --- images: libvips in process ---
+	img, err := image.New()
+	if err != nil {
+		return fail("image", err)
+	}
+	registry.Register(img, domain.ImageConversion, domain.ImageCompression)
+
+	// --- documents ---
+
+	// --- PDF ---
+
+	// --- OCR ---
+
+	// --- media ---
+
+	// --- transcription ---
+
+	_ = logger
+	return registry, closeAll, nil
+}
