@@ -10,6 +10,10 @@
 //     the same conversions two at a time;
 //   - memory: peak RSS of `turbolane serve` while converting a 50 MP image.
 //
+// Each phase alternates baseline and Turbo Lane in -rounds rounds (default
+// 3), so that a burst of load from another process on a shared machine hits
+// both sides alike instead of skewing one ratio.
+//
 // It starts bin/turbolane (build it first: make build) as a child process on
 // loopback ports and a temporary data dir, and never fails on timings.
 package main

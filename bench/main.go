@@ -36,6 +36,7 @@ var (
 	images   = flag.Int("images", 12, "JPEG→WebP conversions in the image phase")
 	only     = flag.String("only", "", "comma-separated phases to run: polling,overhead,images,memory (default all)")
 	slots    = flag.Int("slots", 0, "--standard-slots for turbolane serve (0: the server's default)")
+	rounds   = flag.Int("rounds", 3, "alternate baseline and Turbo Lane this many times per phase, so that load from other processes hits both alike")
 	bare     = flag.String("bare-server", "", "internal: serve the bare baseline handler on this address")
 )
 
@@ -68,7 +69,10 @@ func run() error {
 	if *slots > 0 {
 		slotsNote = fmt.Sprintf("--standard-slots %d", *slots)
 	}
-	fmt.Printf("# Turbo Lane benchmarks — %s, %d CPUs, %s per phase, %s\n\n", time.Now().UTC().Format(time.RFC3339), numCPU(), *duration, slotsNote)
+	if *rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
+	fmt.Printf("# Turbo Lane benchmarks — %s, %d CPUs, %s per side and phase in %d alternating rounds, %s\n\n", time.Now().UTC().Format(time.RFC3339), numCPU(), *duration, *rounds, slotsNote)
 	work, err := os.MkdirTemp("", "turbolane-bench-")
 	if err != nil {
 		return err
@@ -252,7 +256,27 @@ func (s *server) runJob(typ string, params map[string]any, poll time.Duration) (
 }
 
 // load drives GETs of url from c clients for d and returns requests/s and latencies.
-func load(url, token string, c int, d time.Duration) (float64, []time.Duration, error) {
+// loadResult is what one load run measured; add merges runs.
+type loadResult struct {
+	n       int64
+	elapsed time.Duration
+	lats    []time.Duration
+}
+
+func (r *loadResult) add(o loadResult) {
+	r.n += o.n
+	r.elapsed += o.elapsed
+	r.lats = append(r.lats, o.lats...)
+}
+
+func (r *loadResult) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+func (r *loadResult) sorted() []time.Duration {
+	sort.Slice(r.lats, func(i, j int) bool { return r.lats[i] < r.lats[j] })
+	return r.lats
+}
+
+func load(url, token string, c int, d time.Duration) (loadResult, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: c * 2}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -299,10 +323,9 @@ func load(url, token string, c int, d time.Duration) (float64, []time.Duration, 
 	wg.Wait()
 	elapsed := time.Since(start)
 	if fails.Load() > 0 {
-		return 0, nil, fmt.Errorf("%d requests to %s failed", fails.Load(), url)
+		return loadResult{}, fmt.Errorf("%d requests to %s failed", fails.Load(), url)
 	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	return float64(count.Load()) / elapsed.Seconds(), lats, nil
+	return loadResult{n: count.Load(), elapsed: elapsed, lats: lats}, nil
 }
 
 func pct(l []time.Duration, p float64) time.Duration {
@@ -356,17 +379,24 @@ func benchPolling(s *server, work string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// Warm both up, then measure the baseline first and Turbo Lane second.
-	_, _, _ = load(bareURL, "", *conc, time.Second)
-	_, _, _ = load(s.url+"/api/v1/jobs/"+j.JobID, s.key, *conc, time.Second)
-	bRPS, bLat, err := load(bareURL, "", *conc, *duration)
-	if err != nil {
-		return err
+	// Warm both up, then alternate: baseline, Turbo Lane, baseline, …
+	tlURL := s.url + "/api/v1/jobs/" + j.JobID
+	_, _ = load(bareURL, "", *conc, time.Second)
+	_, _ = load(tlURL, s.key, *conc, time.Second)
+	var bare, tl loadResult
+	for range *rounds {
+		r, err := load(bareURL, "", *conc, *duration/time.Duration(*rounds))
+		if err != nil {
+			return err
+		}
+		bare.add(r)
+		if r, err = load(tlURL, s.key, *conc, *duration/time.Duration(*rounds)); err != nil {
+			return err
+		}
+		tl.add(r)
 	}
-	tRPS, tLat, err := load(s.url+"/api/v1/jobs/"+j.JobID, s.key, *conc, *duration)
-	if err != nil {
-		return err
-	}
+	bRPS, bLat := bare.rps(), bare.sorted()
+	tRPS, tLat := tl.rps(), tl.sorted()
 	fmt.Printf("## Polling GET /api/v1/jobs/{id} (%d clients, keep-alive, %d-byte body)\n\n", *conc, body.Len())
 	fmt.Printf("| server | req/s | p50 | p99 |\n|---|---|---|---|\n")
 	fmt.Printf("| bare net/http handler | %.0f | %s | %s |\n", bRPS, pct(bLat, .5), pct(bLat, .99))
@@ -410,27 +440,27 @@ func benchOverhead(s *server) error {
 	var pubs, pubErrs atomic.Int64
 	var lastErr atomic.Value
 	var wg sync.WaitGroup
-	pctx, cancel := context.WithTimeout(ctx, *duration)
-	start := time.Now()
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			for n := 0; pctx.Err() == nil; n++ {
-				if _, err := js.Publish(ctx, fmt.Sprintf("bench.raw.%d.%d", i, n), msg); err != nil {
-					pubErrs.Add(1)
-					lastErr.Store(err)
-				} else {
-					pubs.Add(1)
+	var rawTime time.Duration
+	raw := func(d time.Duration) {
+		pctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		start := time.Now()
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				for pctx.Err() == nil {
+					if _, err := js.Publish(ctx, fmt.Sprintf("bench.raw.%d.%d", i, pubs.Load()), msg); err != nil {
+						pubErrs.Add(1)
+						lastErr.Store(err)
+					} else {
+						pubs.Add(1)
+					}
 				}
-			}
-		}(i)
-	}
-	wg.Wait()
-	cancel()
-	rawRate := float64(pubs.Load()) / time.Since(start).Seconds()
-	if pubErrs.Load() > 0 {
-		return fmt.Errorf("%d raw publishes failed, the last with %v", pubErrs.Load(), lastErr.Load())
+			}(i)
+		}
+		wg.Wait()
+		rawTime += time.Since(start)
 	}
 
 	work, _ := os.MkdirTemp("", "bench-tiny-")
@@ -448,32 +478,43 @@ func benchOverhead(s *server) error {
 	var idsMu sync.Mutex
 	var ids []string
 	var jerr atomic.Value
-	jctx, jcancel := context.WithTimeout(ctx, *duration)
-	start = time.Now()
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for jctx.Err() == nil {
-				j, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "png"}, 20*time.Millisecond)
-				if err != nil {
-					jerr.Store(err)
-					return
+	var jobTime time.Duration
+	tiny := func(d time.Duration) {
+		jctx, jcancel := context.WithTimeout(ctx, d)
+		defer jcancel()
+		start := time.Now()
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for jctx.Err() == nil {
+					j, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "png"}, 20*time.Millisecond)
+					if err != nil {
+						jerr.Store(err)
+						return
+					}
+					idsMu.Lock()
+					ids = append(ids, j.JobID)
+					idsMu.Unlock()
+					jobs.Add(1)
 				}
-				idsMu.Lock()
-				ids = append(ids, j.JobID)
-				idsMu.Unlock()
-				jobs.Add(1)
-			}
-		}()
+			}()
+		}
+		wg.Wait()
+		jobTime += time.Since(start)
 	}
-	wg.Wait()
-	jcancel()
-	elapsed := time.Since(start)
+	for range *rounds {
+		raw(*duration / time.Duration(*rounds))
+		tiny(*duration / time.Duration(*rounds))
+	}
+	if pubErrs.Load() > 0 {
+		return fmt.Errorf("%d raw publishes failed, the last with %v", pubErrs.Load(), lastErr.Load())
+	}
 	if e, _ := jerr.Load().(error); e != nil {
 		return e
 	}
-	jobRate := float64(jobs.Load()) / elapsed.Seconds()
+	rawRate := float64(pubs.Load()) / rawTime.Seconds()
+	jobRate := float64(jobs.Load()) / jobTime.Seconds()
 	if len(ids) == 0 {
 		return errors.New("no tiny job completed")
 	}
@@ -516,27 +557,27 @@ func benchImages(s *server, work string) error {
 	if err != nil {
 		return err
 	}
-	// Baseline: the vips CLI, the same conversions two at a time.
-	start := time.Now()
-	sem := make(chan struct{}, 2)
 	var wg sync.WaitGroup
+	// Baseline: the vips CLI, the same conversions two at a time.
 	var cliErr atomic.Value
-	for i := 0; i < *images; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out := filepath.Join(work, fmt.Sprintf("cli-%d.webp", i))
-			if b, err := exec.Command("vips", "copy", in, out+"[Q=80]").CombinedOutput(); err != nil {
-				cliErr.Store(fmt.Errorf("vips copy: %v %s", err, b))
-			}
-		}(i)
-	}
-	wg.Wait()
-	cli := time.Since(start)
-	if e, _ := cliErr.Load().(error); e != nil {
-		return e
+	var cli time.Duration
+	cliRun := func(n int) {
+		start := time.Now()
+		sem := make(chan struct{}, 2)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(i int) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				out := filepath.Join(work, fmt.Sprintf("cli-%d.webp", i))
+				if b, err := exec.Command("vips", "copy", in, out+"[Q=80]").CombinedOutput(); err != nil {
+					cliErr.Store(fmt.Errorf("vips copy: %v %s", err, b))
+				}
+			}(i)
+		}
+		wg.Wait()
+		cli += time.Since(start)
 	}
 	// Ours: upload once, then create the jobs and poll them (the standard
 	// pool runs two at a time by default).
@@ -544,19 +585,33 @@ func benchImages(s *server, work string) error {
 	if err != nil {
 		return err
 	}
-	start = time.Now()
 	var apiErr atomic.Value
-	for i := 0; i < *images; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "webp", "quality": 80}, 50*time.Millisecond); err != nil {
-				apiErr.Store(err)
-			}
-		}()
+	var ours time.Duration
+	apiRun := func(n int) {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "webp", "quality": 80}, 50*time.Millisecond); err != nil {
+					apiErr.Store(err)
+				}
+			}()
+		}
+		wg.Wait()
+		ours += time.Since(start)
 	}
-	wg.Wait()
-	ours := time.Since(start)
+	for r := range *rounds {
+		n := *images / *rounds
+		if r == *rounds-1 {
+			n = *images - n*(*rounds-1)
+		}
+		cliRun(n)
+		apiRun(n)
+	}
+	if e, _ := cliErr.Load().(error); e != nil {
+		return e
+	}
 	if e, _ := apiErr.Load().(error); e != nil {
 		return e
 	}
