@@ -117,6 +117,8 @@ var specs = []Spec{
 			{Name: "file_id", Kind: ParamFileID, Required: true, Description: "the input image or PDF"},
 			{Name: "language", Kind: ParamString, Default: "eng", Description: "tesseract language code(s), e.g. eng or eng+deu"},
 			{Name: "output_format", Kind: ParamEnum, Default: "txt", Enum: []string{"txt", "hocr", "pdf", "json"}, unsupported: true, Description: "txt, hocr, pdf (searchable) or json (words with boxes and confidence)"},
+			{Name: "dpi", Kind: ParamInt, Default: 300, Min: num(70), Max: num(600), Description: "resolution PDF pages are rasterized at, and assumed for images without one"},
+			{Name: "psm", Kind: ParamInt, Default: 3, Min: num(0), Max: num(13), Description: "tesseract page segmentation mode (3 = automatic, 6 = one block, 11 = sparse text)"},
 		},
 	},
 	{
@@ -129,10 +131,12 @@ var specs = []Spec{
 			{Name: "operation", Kind: ParamEnum, Required: true, Enum: []string{"merge", "split", "rotate", "compress", "encrypt", "decrypt", "watermark", "extract_pages", "info"}, Description: "what to do"},
 			{Name: "file_id", Kind: ParamFileID, Description: "the input PDF (all operations but merge)"},
 			{Name: "file_ids", Kind: ParamFileIDList, Description: "the PDFs to merge, in order", Operations: []string{"merge"}},
-			{Name: "pages", Kind: ParamString, Description: "page selection such as 1-3,5", Operations: []string{"split", "rotate", "extract_pages"}},
+			{Name: "pages", Kind: ParamString, Description: "page selection such as 1-3,5 or 4- (split: one result per part, default one per page; rotate and watermark: default every page)", Operations: []string{"split", "rotate", "extract_pages", "watermark"}},
 			{Name: "angle", Kind: ParamInt, Default: 90, Description: "rotation: 90, 180 or 270", Operations: []string{"rotate"}},
-			{Name: "password", Kind: ParamString, Description: "password to set or to open with", Operations: []string{"encrypt", "decrypt"}},
+			{Name: "password", Kind: ParamString, Description: "password to set (encrypt: AES-256, as user and owner password) or to open with (decrypt); other operations need an unencrypted input", Operations: []string{"encrypt", "decrypt"}},
 			{Name: "text", Kind: ParamString, Description: "watermark text", Operations: []string{"watermark"}},
+			{Name: "lossy", Kind: ParamBool, Default: false, Description: "downsample and re-encode images with ghostscript (smaller, lossy); otherwise pdfcpu's lossless optimize", Operations: []string{"compress"}},
+			{Name: "quality", Kind: ParamEnum, Default: "ebook", Enum: []string{"screen", "ebook", "printer", "prepress"}, Description: "ghostscript preset for lossy compression: screen (72 dpi), ebook (150 dpi), printer (300 dpi), prepress", Operations: []string{"compress"}},
 		},
 	},
 	{
