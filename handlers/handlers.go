@@ -17,6 +17,7 @@ import (
 
 	"github.com/convilyn/turbolane/blobstore"
 	"github.com/convilyn/turbolane/domain"
+	"github.com/convilyn/turbolane/handlers/web"
 )
 
 // Commands executes a command against one job's history: load, decide,
@@ -261,6 +262,9 @@ func (s *server) routes() http.Handler {
 	if s.cfg.BlobHandler != nil {
 		r.Handle("/blobs/*", s.cfg.BlobHandler)
 	}
+	page := web.Handler()
+	r.Get("/", page.ServeHTTP)
+	r.Get(web.AssetsPrefix+"*", page.ServeHTTP)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Group(func(r chi.Router) {
