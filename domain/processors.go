@@ -173,6 +173,7 @@ var specs = []Spec{
 			{Name: "output_format", Kind: ParamEnum, Enum: []string{"mp4", "webm", "mov", "mkv", "mp3", "m4a", "aac", "ogg", "opus", "wav", "flac", "jpg", "png"}, unsupported: true, Description: "the container or image format to write"},
 			{Name: "start", Kind: ParamNumber, Min: num(0), Description: "trim start in seconds", Operations: []string{"trim"}},
 			{Name: "duration", Kind: ParamNumber, Min: num(0), Description: "trim length in seconds", Operations: []string{"trim"}},
+			{Name: "time", Kind: ParamNumber, Min: num(0), Description: "thumbnail position in seconds (default 10% into the media)", Operations: []string{"thumbnail"}},
 			{Name: "width", Kind: ParamInt, Min: num(2), Max: num(7680), Description: "target width", Operations: []string{"resize"}},
 			{Name: "height", Kind: ParamInt, Min: num(2), Max: num(4320), Description: "target height", Operations: []string{"resize"}},
 			{Name: "bitrate", Kind: ParamString, Description: "target bitrate such as 128k or 2M"},
