@@ -71,6 +71,12 @@ type Config struct {
 	OpenAIKey          string
 	OpenAIModel        string
 
+	// Webhook forwarding of job events (issue 5).
+	WebhookURL      string
+	WebhookSecret   string
+	WebhookEvents   string
+	WebhookConsumer string
+
 	// Replay options.
 	Verify bool
 }
@@ -109,6 +115,9 @@ func DefaultConfig() Config {
 		MaxMediaDuration:   4 * time.Hour,
 		Transcriber:        "pocketsphinx",
 		OpenAIModel:        "whisper-1",
+
+		WebhookEvents:   "all",
+		WebhookConsumer: "webhook",
 	}
 }
 
@@ -162,6 +171,10 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OpenAIURL, "openai-url", c.OpenAIURL, "base URL of an OpenAI-compatible transcription API (with --transcriber openai)")
 	fs.StringVar(&c.OpenAIKey, "openai-key", c.OpenAIKey, "API key of that endpoint")
 	fs.StringVar(&c.OpenAIModel, "openai-model", c.OpenAIModel, "model name for that endpoint")
+	fs.StringVar(&c.WebhookURL, "webhook-url", c.WebhookURL, "POST job events (CloudEvents JSON, signed) to this URL from the worker role; empty disables it")
+	fs.StringVar(&c.WebhookSecret, "webhook-secret", c.WebhookSecret, "HMAC-SHA256 key signing webhook deliveries (required with --webhook-url)")
+	fs.StringVar(&c.WebhookEvents, "webhook-events", c.WebhookEvents, "event types to forward, e.g. completed,failed; all for every type")
+	fs.StringVar(&c.WebhookConsumer, "webhook-consumer", c.WebhookConsumer, "name of the durable JetStream consumer behind the webhook (one per endpoint)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }
