@@ -277,7 +277,7 @@ func (m *Main) startWorkers(ctx context.Context) error {
 		return err
 	}
 	m.spawn("sweeper", func() error { return sweeper.Run(ctx) })
-	return nil
+	return m.startWebhook(ctx)
 }
 
 func (m *Main) startAPI(ctx context.Context, l net.Listener, public string, secret []byte) error {
@@ -290,6 +290,9 @@ func (m *Main) startAPI(ctx context.Context, l net.Listener, public string, secr
 	}
 	m.View = view
 	m.spawn("projections", func() error { return view.Run(ctx, m.Store) })
+	if err := m.startEventMetrics(ctx); err != nil {
+		return err
+	}
 
 	limits, err := domain.ParsePlanLimits(cfg.PlanLimits)
 	if err != nil {
