@@ -22,10 +22,16 @@ Usage:
   turbolane api     [flags]   the HTTP API only
   turbolane worker  [flags]   worker pool(s) only (--pool standard|large|all)
   turbolane replay  [flags]   rebuild the read views from the event log (--verify compares)
+  turbolane convert FILE... --to FORMAT [--processor TYPE] [--param k=v]... [--out DIR] [--zip]
+                              upload, convert with progress bars, download the results
+  turbolane jobs list|get|retry|delete   the caller's jobs
+  turbolane events JOB_ID [--verify]     a job's event timeline; --verify replays it through the state machine
   turbolane version           print the version
 
 Every flag has an environment variable: --data-dir ↔ TURBOLANE_DATA_DIR.
-Run "turbolane serve -h" for the flags.
+Run "turbolane serve -h" for the flags. The client commands take --server URL
+(default http://127.0.0.1:8080, env TURBOLANE_SERVER) and --api-key KEY
+(env TURBOLANE_API_KEY).
 `
 
 func main() {
@@ -58,6 +64,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return replay(ctx, cfg, stdout, newLogger(cfg, stderr))
+	case "convert":
+		return runConvert(ctx, rest, stdout, stderr)
+	case "jobs":
+		return runJobs(ctx, rest, stdout, stderr)
+	case "events":
+		return runEvents(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "turbolane", version)
 		return nil
