@@ -1,0 +1,98 @@
+package document
+
+import (
+	"archive/zip"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/convilyn/turbolane/domain"
+	"github.com/convilyn/turbolane/workers"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// newEngine starts an engine for one test and closes it afterwards.
+func newEngine(t *testing.T, opts ...Option) *Engine {
+	t.Helper()
+	if _, err := exec.LookPath("soffice"); err != nil {
+		t.Skip("LibreOffice (soffice) is not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e, err := New(ctx, append([]Option{WithDir(t.TempDir())}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, e.Close()) })
+	return e
+}
+
+// convert runs one job on e and returns its output or error.
+func convert(t *testing.T, e *Engine, path, name, target string) (workers.Output, error) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var msgs []string
+	outs, err := e.Process(ctx, workers.Input{
+		JobID: "job", ProcessorType: domain.DocumentConversion,
+		Params:   map[string]any{"output_format": target},
+		Files:    []workers.LocalFile{{Path: path, Name: name, Size: fi.Size()}},
+		WorkDir:  t.TempDir(),
+		Progress: func(_ int, msg string) { msgs = append(msgs, msg) },
+	})
+	if err != nil {
+		return workers.Output{}, err
+	}
+	require.Len(t, outs, 1)
+	require.Contains(t, msgs, "converting")
+	require.Contains(t, msgs, "done")
+	return outs[0], nil
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+func pdfText(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(b), "%PDF"), "not a PDF")
+	out, err := exec.Command("pdftotext", path, "-").Output()
+	require.NoError(t, err)
+	return string(out)
+}
+
+func zipHas(t *testing.T, path, entry string) {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	require.NoError(t, err)
+	defer zr.Close()
+	for _, f := range zr.File {
+		if f.Name == entry {
+			return
+		}
+	}
+	t.Fatalf("%s has no %s", path, entry)
+}
+
+func TestSmoke(t *testing.T) {
+	e := newEngine(t)
+	out, err := convert(t, e, writeFile(t, "hello.txt", "Hello turbo lane\n"), "hello.txt", "pdf")
+	require.NoError(t, err)
+	require.Equal(t, "hello.pdf", out.Name)
+	require.Contains(t, pdfText(t, out.Path), "Hello turbo lane")
+}
