@@ -292,7 +292,7 @@
   // ---- jobs ----
 
   function newRow(name) {
-    const row = el("li", { class: "job", dataset: { status: "uploading" } },
+    const row = el("li", { class: "job", dataset: { status: "uploading", file: name } },
       el("span", { class: "job-name", text: name }),
       el("span", { class: "badge uploading", text: "uploading" }),
       el("progress", { max: "100", value: "0", "aria-label": `Progress of ${name}` }),
@@ -328,7 +328,7 @@
   function showJob(entry) {
     const j = entry.job;
     entry.row.dataset.jobId = j.jobId;
-    const msg = j.status === "completed" ? (j.progressMessage || "Done") : j.status === "queued" ? (j.progressMessage || "Waiting for a worker…") : j.progressMessage || "";
+    const msg = j.status === "completed" ? `Completed${j.completedAt ? " at " + new Date(j.completedAt).toLocaleTimeString() : ""}` : j.status === "queued" ? (j.progressMessage || "Waiting for a worker…") : j.progressMessage || "";
     setRow(entry.row, {
       status: j.status,
       progress: j.status === "completed" ? 100 : j.progress || 0,
