@@ -208,9 +208,9 @@ func TestEncryptDecrypt(t *testing.T) {
 
 	encFile := local(t, enc.Path)
 	for name, params := range map[string]map[string]any{
-		"decrypt wrong":     {"operation": "decrypt", "password": "guess"},
-		"rotate without":    {"operation": "rotate"},
-		"info without":      {"operation": "info"},
+		"decrypt wrong":  {"operation": "decrypt", "password": "guess"},
+		"rotate without": {"operation": "rotate"},
+		"info without":   {"operation": "info"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := run(t, e, params, workers.Limits{}, encFile)
