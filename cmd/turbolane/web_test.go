@@ -135,9 +135,10 @@ func artifactPath(t *testing.T, name string) string {
 }
 
 // TestWebPage drives the page at / in headless Chromium against the real
-// server: one real conversion (JPEG → WebP) with its download, the ZIP, the
-// history, a file over the plan limit (the 413 detail is shown) and a corrupt
-// image (the failed job shows its code), then keeps a screenshot.
+// server: one real conversion (JPEG → WebP) with its download under the
+// page's session, the history, a batch of three files of which one is over
+// the plan limit (the 413 detail is shown) and one is corrupt (the failed job
+// shows its code), the ZIP, a delete, and screenshots kept as artifacts.
 func TestWebPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
@@ -154,6 +155,7 @@ func TestWebPage(t *testing.T) {
 		return p
 	}
 	photo := write("photo.jpg", testJPEG(t, 96, 64))
+	second := write("second.jpg", testJPEG(t, 48, 48))
 	corrupt := write("broken.jpg", append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, bytes.Repeat([]byte("not a jpeg "), 50)...))
 	big := make([]byte, 100<<10)
 	_, _ = rand.Read(big)
@@ -237,21 +239,17 @@ func TestWebPage(t *testing.T) {
 		t.Errorf("download without the session: %d, want 404", anon.StatusCode)
 	}
 
-	// The history lists the job; the ZIP of the session's completed jobs.
 	step(t, ctx, "history shows the job", 30*time.Second,
-		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#history tbody tr[data-job-id=%q][data-status="completed"] a.download`, jobID))),
-		chromedp.WaitEnabled(chromedp.CSS("#zip")),
-		chromedp.Click(chromedp.CSS("#zip")),
-		chromedp.WaitVisible(chromedp.CSS("#alert.info")),
-	)
-	if s := text(t, ctx, "#alert"); !strings.Contains(s, "Saved 1 job as a ZIP") {
-		t.Errorf("after the ZIP download the page says %q", s)
-	}
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#history tbody tr[data-job-id=%q][data-status="completed"] a.download`, jobID))))
 
-	// Bad input: one file over the plan limit, one corrupt image.
-	step(t, ctx, "upload bad files", 20*time.Second,
-		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{corrupt, tooBig}),
-		chromedp.WaitReady(chromedp.CSS(`#selected li:nth-child(2)`)),
+	// Several files at once: a batch of the two that upload (a second photo
+	// and a corrupt image) and a file over the plan limit whose 413 detail is
+	// shown. The file input is reached with the keyboard.
+	step(t, ctx, "choose three files", 20*time.Second,
+		chromedp.Focus(chromedp.CSS("#file")),
+		chromedp.WaitReady(chromedp.CSS("#drop:focus-within")),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{second, corrupt, tooBig}),
+		chromedp.WaitReady(chromedp.CSS(`#selected li:nth-child(3)`)),
 		chromedp.WaitEnabled(chromedp.CSS("#start")),
 		chromedp.Click(chromedp.CSS("#start")),
 	)
@@ -260,14 +258,26 @@ func TestWebPage(t *testing.T) {
 	if s := text(t, ctx, `#jobs li.job[data-file="huge.jpg"] .job-error`); !strings.Contains(s, "plan allows") || !strings.HasSuffix(s, "(file_too_large)") {
 		t.Errorf("oversized upload shows %q, want the 413 detail and code", s)
 	}
-	step(t, ctx, "the corrupt image's job fails", 90*time.Second,
-		chromedp.WaitReady(chromedp.CSS(`#jobs li.job[data-file="broken.jpg"][data-status="failed"][data-job-id] .job-error:not([hidden])`)))
+	step(t, ctx, "the batch's jobs finish", 90*time.Second,
+		chromedp.WaitReady(chromedp.CSS(`#jobs li.job[data-file="broken.jpg"][data-status="failed"][data-job-id] .job-error:not([hidden])`)),
+		chromedp.WaitReady(chromedp.CSS(`#jobs li.job[data-file="second.jpg"][data-status="completed"] a.download`)),
+	)
 	failed := text(t, ctx, `#jobs li.job[data-file="broken.jpg"] .job-error`)
 	if !regexp.MustCompile(`\S.*\((corrupt_input|unsupported_format)\)$`).MatchString(failed) {
 		t.Errorf("failed job shows %q, want its message and code", failed)
 	}
 	step(t, ctx, "history shows the failed job with retry", 30*time.Second,
 		chromedp.WaitReady(chromedp.CSS(`#history tbody tr[data-status="failed"] button.retry`)))
+
+	// The ZIP of the session's completed jobs.
+	step(t, ctx, "download the ZIP", 30*time.Second,
+		chromedp.WaitEnabled(chromedp.CSS("#zip")),
+		chromedp.Click(chromedp.CSS("#zip")),
+		chromedp.WaitVisible(chromedp.CSS("#alert.info")),
+	)
+	if s := text(t, ctx, "#alert"); !strings.Contains(s, "Saved 2 jobs as a ZIP") {
+		t.Errorf("after the ZIP download the page says %q", s)
+	}
 
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -285,8 +295,22 @@ func TestWebPage(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(`#history tbody tr[data-status="failed"]`)),
 		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#history tbody tr[data-job-id=%q]`, jobID))),
 	)
-	if s := text(t, ctx, "#page-info"); s != "1 job" {
+	if s := text(t, ctx, "#page-info"); s != "2 jobs" {
 		t.Errorf("after the delete the history says %q", s)
+	}
+
+	// A narrow screen.
+	step(t, ctx, "narrow viewport", 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	narrow, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(artifactPath(t, "web-narrow.png"), narrow, 0o644); err != nil {
+		t.Fatalf("save screenshot: %v", err)
+	}
+	wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if err != nil || wide {
+		t.Errorf("the page scrolls sideways on a narrow screen (%v)", err)
 	}
 
 	for _, p := range problems() {
