@@ -22,6 +22,10 @@ var (
 	ErrStreamMissing = errors.New("stream missing")
 	// ErrStorageFull is reported by Health when JetStream storage is exhausted.
 	ErrStorageFull = errors.New("jetstream storage full")
+	// ErrStreamCorrupt is reported by Health and CheckApplied when JOB_EVENTS
+	// lost events: it has holes (events are never deleted, so a hole means
+	// damaged or removed block files) or it ends before what a view applied.
+	ErrStreamCorrupt = errors.New("event stream corrupt")
 	// ErrNotConnected is reported by Ping and Health when NATS is unreachable.
 	ErrNotConnected = errors.New("not connected to nats")
 )

@@ -19,10 +19,10 @@ import (
 // matters because Execute falls back to it on a cache miss or a conflict.
 // On a replicated stream any replica may answer, so a read can trail the
 // leader by a moment; Execute stays correct because the append that follows
-// is checked against the leader's last subject sequence.
+// is checked against the leader's last subject sequence, and a read that
+// finds nothing asks the leader again (readLeader) before reporting a 404.
 const (
 	directGetSubject = "$JS.API.DIRECT.GET." + eventsStream
-	leaderGetSubject = "$JS.API.STREAM.MSG.GET." + eventsStream
 	directBatch      = 512
 	readTimeout      = 10 * time.Second
 )
@@ -37,6 +37,7 @@ type directGetRequest struct {
 type storedMsg struct {
 	seq   uint64
 	msgID string
+	op    string // KV-Operation header (KV buckets: DEL or PURGE)
 	data  []byte
 }
 
@@ -109,7 +110,31 @@ func (s *Store) readBatch(ctx context.Context, filter string, start uint64, fn f
 // asks the stream leader (STREAM.MSG.GET), not any replica, because Append
 // decides from it whether an earlier attempt went through.
 func (s *Store) lastMsg(ctx context.Context, filter string) (storedMsg, bool, error) {
-	req, err := json.Marshal(directGetRequest{LastFor: filter})
+	return s.leaderGet(ctx, eventsStream, directGetRequest{LastFor: filter})
+}
+
+// readLeader is readAfter answered by the stream leader, one message per
+// request. Reads fall back to it when a direct get found nothing: a replica
+// that trails the leader must not turn a job that was just acknowledged (or
+// a file that was just uploaded) into a 404 on another API replica.
+func (s *Store) readLeader(ctx context.Context, filter string, after uint64, fn func(storedMsg) error) error {
+	for start := after + 1; ; {
+		sm, ok, err := s.leaderGet(ctx, eventsStream, directGetRequest{Seq: start, NextFor: filter})
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(sm); err != nil {
+			return err
+		}
+		start = sm.seq + 1
+	}
+}
+
+// leaderGet sends one STREAM.MSG.GET request to the leader of stream; ok is
+// false when no message matches.
+func (s *Store) leaderGet(ctx context.Context, stream string, get directGetRequest) (storedMsg, bool, error) {
+	filter := get.LastFor + get.NextFor
+	req, err := json.Marshal(get)
 	if err != nil {
 		return storedMsg{}, false, fmt.Errorf("encode message get request: %w", err)
 	}
@@ -118,9 +143,9 @@ func (s *Store) lastMsg(ctx context.Context, filter string) (storedMsg, bool, er
 		ctx, cancel = context.WithTimeout(ctx, readTimeout)
 		defer cancel()
 	}
-	reply, err := s.nc.RequestWithContext(ctx, leaderGetSubject, req)
+	reply, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
 	if err != nil {
-		return storedMsg{}, false, fmt.Errorf("get last message on %s: %w", filter, err)
+		return storedMsg{}, false, fmt.Errorf("get message on %s from the leader of %s: %w", filter, stream, err)
 	}
 	var resp struct {
 		Error *struct {
@@ -135,16 +160,16 @@ func (s *Store) lastMsg(ctx context.Context, filter string) (storedMsg, bool, er
 		} `json:"message"`
 	}
 	if err := json.Unmarshal(reply.Data, &resp); err != nil {
-		return storedMsg{}, false, fmt.Errorf("decode last message on %s: %w", filter, err)
+		return storedMsg{}, false, fmt.Errorf("decode message on %s: %w", filter, err)
 	}
 	if resp.Error != nil {
 		if resp.Error.ErrorCode == int(jetstream.JSErrCodeMessageNotFound) {
 			return storedMsg{}, false, nil
 		}
-		return storedMsg{}, false, fmt.Errorf("get last message on %s: %s (%d)", filter, resp.Error.Description, resp.Error.ErrorCode)
+		return storedMsg{}, false, fmt.Errorf("get message on %s: %s (%d)", filter, resp.Error.Description, resp.Error.ErrorCode)
 	}
 	if resp.Message == nil {
-		return storedMsg{}, false, fmt.Errorf("get last message on %s: empty reply", filter)
+		return storedMsg{}, false, fmt.Errorf("get message on %s: empty reply", filter)
 	}
 	sm := storedMsg{seq: resp.Message.Sequence, data: resp.Message.Data}
 	if len(resp.Message.Header) > 0 {
@@ -153,6 +178,7 @@ func (s *Store) lastMsg(ctx context.Context, filter string) (storedMsg, bool, er
 			return storedMsg{}, false, fmt.Errorf("decode headers of message %d: %w", sm.seq, err)
 		}
 		sm.msgID = hdr.Get(nats.MsgIdHdr)
+		sm.op = hdr.Get("KV-Operation")
 	}
 	return sm, true, nil
 }
@@ -182,14 +208,18 @@ func (s *Store) Load(ctx context.Context, jobID string) ([]domain.Event, error) 
 		return nil, err
 	}
 	evs := []domain.Event{}
-	err = s.readAfter(ctx, filter, 0, func(sm storedMsg) error {
+	collect := func(sm storedMsg) error {
 		ev, err := decodeStored(sm)
 		if err != nil {
 			return err
 		}
 		evs = append(evs, ev)
 		return nil
-	})
+	}
+	err = s.readAfter(ctx, filter, 0, collect)
+	if err == nil && len(evs) == 0 {
+		err = s.readLeader(ctx, filter, 0, collect)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load job %s: %w", jobID, err)
 	}
@@ -205,14 +235,18 @@ func (s *Store) History(ctx context.Context, jobID string) ([]CloudEvent, error)
 		return nil, err
 	}
 	out := []CloudEvent{}
-	err = s.readAfter(ctx, filter, 0, func(sm storedMsg) error {
+	collect := func(sm storedMsg) error {
 		var ce CloudEvent
 		if err := json.Unmarshal(sm.data, &ce); err != nil {
 			return fmt.Errorf("decode cloudevent at sequence %d: %w", sm.seq, err)
 		}
 		out = append(out, ce)
 		return nil
-	})
+	}
+	err = s.readAfter(ctx, filter, 0, collect)
+	if err == nil && len(out) == 0 {
+		err = s.readLeader(ctx, filter, 0, collect)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read history of job %s: %w", jobID, err)
 	}

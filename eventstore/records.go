@@ -14,7 +14,10 @@ import (
 // Files stores domain.File records in the KV bucket TURBOLANE_FILES, keyed by
 // file id, so that every API replica and worker sees the same records. It is
 // safe for concurrent use.
-type Files struct{ kv jetstream.KeyValue }
+type Files struct {
+	kv     jetstream.KeyValue
+	leader leaderKV
+}
 
 // Put creates or replaces the record of f. The id must be a file_… id.
 func (f *Files) Put(ctx context.Context, file domain.File) error {
@@ -37,7 +40,7 @@ func (f *Files) Get(ctx context.Context, id string) (domain.File, error) {
 	if !domain.ValidID("file", id) {
 		return domain.File{}, domain.ErrFileNotFound
 	}
-	e, err := f.kv.Get(ctx, id)
+	v, err := f.leader.get(ctx, f.kv, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return domain.File{}, domain.ErrFileNotFound
 	}
@@ -45,7 +48,7 @@ func (f *Files) Get(ctx context.Context, id string) (domain.File, error) {
 		return domain.File{}, fmt.Errorf("get file record %s: %w", id, err)
 	}
 	var file domain.File
-	if err := json.Unmarshal(e.Value(), &file); err != nil {
+	if err := json.Unmarshal(v, &file); err != nil {
 		return domain.File{}, fmt.Errorf("decode file record %s: %w", id, err)
 	}
 	return file, nil
@@ -101,7 +104,10 @@ type APIKey struct {
 
 // Keys stores API keys in the KV bucket TURBOLANE_API_KEYS, keyed by the
 // sha256 hex of the key. It is safe for concurrent use.
-type Keys struct{ kv jetstream.KeyValue }
+type Keys struct {
+	kv     jetstream.KeyValue
+	leader leaderKV
+}
 
 func validHash(h string) bool {
 	if len(h) != 64 {
@@ -139,7 +145,7 @@ func (k *Keys) Get(ctx context.Context, hash string) (APIKey, error) {
 	if !validHash(hash) {
 		return APIKey{}, domain.ErrNotFound
 	}
-	e, err := k.kv.Get(ctx, hash)
+	v, err := k.leader.get(ctx, k.kv, hash)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return APIKey{}, domain.ErrNotFound
 	}
@@ -147,8 +153,34 @@ func (k *Keys) Get(ctx context.Context, hash string) (APIKey, error) {
 		return APIKey{}, fmt.Errorf("get api key: %w", err)
 	}
 	var key APIKey
-	if err := json.Unmarshal(e.Value(), &key); err != nil {
+	if err := json.Unmarshal(v, &key); err != nil {
 		return APIKey{}, fmt.Errorf("decode api key: %w", err)
 	}
 	return key, nil
+}
+
+// leaderKV reads a bucket's key from the stream leader when the KV get (a
+// direct get any replica may answer) found nothing, so that a record written
+// through one API replica is found at once through another.
+type leaderKV struct {
+	s      *Store
+	bucket string
+}
+
+func (l leaderKV) get(ctx context.Context, kv jetstream.KeyValue, key string) ([]byte, error) {
+	e, err := kv.Get(ctx, key)
+	if err == nil {
+		return e.Value(), nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyNotFound) || l.s == nil {
+		return nil, err
+	}
+	sm, ok, err := l.s.leaderGet(ctx, "KV_"+l.bucket, directGetRequest{LastFor: "$KV." + l.bucket + "." + key})
+	if err != nil {
+		return nil, err
+	}
+	if !ok || sm.op == "DEL" || sm.op == "PURGE" {
+		return nil, jetstream.ErrKeyNotFound
+	}
+	return sm.data, nil
 }

@@ -205,8 +205,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open event store: create bucket %s: %w", keysBucket, err)
 	}
-	s.files = &Files{kv: fkv}
-	s.keys = &Keys{kv: kkv}
+	s.files = &Files{kv: fkv, leader: leaderKV{s, filesBucket}}
+	s.keys = &Keys{kv: kkv, leader: leaderKV{s, keysBucket}}
 	return s, nil
 }
 
@@ -261,6 +261,11 @@ func (s *Store) Health(ctx context.Context) error {
 			return fmt.Errorf("%w: read stream %s: %w", domain.ErrUnavailable, name, err)
 		}
 		info := st.CachedInfo()
+		if name == eventsStream {
+			if err := checkContiguous(info.State); err != nil {
+				return err
+			}
+		}
 		if max := info.Config.MaxBytes; max > 0 && info.State.Bytes+storageHeadroom > uint64(max) {
 			return unavailable(ErrStorageFull, "stream %s holds %d of %d bytes", name, info.State.Bytes, max)
 		}
@@ -274,6 +279,40 @@ func (s *Store) Health(ctx context.Context) error {
 	}
 	if max := ai.Limits.MaxStore; max > 0 && ai.Store+storageHeadroom > uint64(max) {
 		return unavailable(ErrStorageFull, "account uses %d of %d bytes of disk", ai.Store, max)
+	}
+	return nil
+}
+
+// checkContiguous reports a JOB_EVENTS stream with holes. Nothing ever
+// deletes an event (no limits, no purges), so the stream must hold every
+// sequence from 1 to its last; after its block files were damaged or removed
+// nats-server starts anyway, with the lost sequences counted as deleted or
+// with a first sequence above 1.
+func checkContiguous(st jetstream.StreamState) error {
+	if st.LastSeq == 0 {
+		return nil
+	}
+	if st.FirstSeq != 1 || st.Msgs != st.LastSeq || st.NumDeleted > 0 {
+		return unavailable(ErrStreamCorrupt,
+			"stream %s lost events: it holds %d events for sequences %d..%d (%d missing); its files were damaged or removed, restore it from a backup (docs/operations.md)",
+			eventsStream, st.Msgs, st.FirstSeq, st.LastSeq, st.LastSeq-st.Msgs)
+	}
+	return nil
+}
+
+// CheckApplied reports ErrStreamCorrupt when JOB_EVENTS ends before
+// sequence applied, the checkpoint of a view built from it: the stream was
+// recreated or lost its newest events, and the view would silently skip the
+// events that reuse those sequences. Its errors match domain.ErrUnavailable.
+func (s *Store) CheckApplied(ctx context.Context, applied uint64) error {
+	last, err := s.LastSequence(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: read stream %s: %w", domain.ErrUnavailable, eventsStream, err)
+	}
+	if last < applied {
+		return unavailable(ErrStreamCorrupt,
+			"stream %s ends at sequence %d but the read views applied up to %d: events were lost (stream recreated or its files removed); restore it from a backup or rebuild the views with `turbolane replay` (docs/operations.md)",
+			eventsStream, last, applied)
 	}
 	return nil
 }
