@@ -53,6 +53,11 @@ type apiClient struct {
 	base string
 	key  string
 	http *http.Client
+	// session, when set, is a file that keeps the anonymous session's
+	// cookie between invocations (--session).
+	session string
+	saved   string
+	baseURL *url.URL
 }
 
 // clientFlags registers --server and --api-key (defaults from
@@ -61,7 +66,14 @@ type apiClient struct {
 func clientFlags(fs *flag.FlagSet) func() (*apiClient, error) {
 	server := fs.String("server", envOr("TURBOLANE_SERVER", defaultServer), "base URL of the Turbo Lane server (env TURBOLANE_SERVER)")
 	key := fs.String("api-key", os.Getenv("TURBOLANE_API_KEY"), "API key, or the admin token for events (env TURBOLANE_API_KEY)")
-	return func() (*apiClient, error) { return newAPIClient(*server, *key) }
+	session := fs.String("session", os.Getenv("TURBOLANE_SESSION"), "file that keeps the anonymous session between commands (env TURBOLANE_SESSION; default: one session per command)")
+	return func() (*apiClient, error) {
+		c, err := newAPIClient(*server, *key)
+		if err != nil || *session == "" {
+			return c, err
+		}
+		return c, c.loadSession(*session)
+	}
 }
 
 func envOr(name, def string) string {
@@ -82,7 +94,61 @@ func newAPIClient(server, key string) (*apiClient, error) {
 	}
 	// No overall timeout: uploads and downloads of large files take as long
 	// as they take; every request carries the command's ctx instead.
-	return &apiClient{base: u.String(), key: key, http: &http.Client{Jar: jar}}, nil
+	return &apiClient{base: u.String(), baseURL: u, key: key, http: &http.Client{Jar: jar}}, nil
+}
+
+// sessionCookie is what --session stores: the cookies the server set.
+type sessionCookie struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+func (c *apiClient) loadSession(path string) error {
+	c.session = path
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read --session file: %w", err)
+	}
+	var saved map[string][]sessionCookie
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return fmt.Errorf("read --session file %s: %w", path, err)
+	}
+	var cookies []*http.Cookie
+	for _, sc := range saved[c.base] {
+		cookies = append(cookies, &http.Cookie{Name: sc.Name, Value: sc.Value})
+	}
+	c.http.Jar.SetCookies(c.baseURL, cookies)
+	c.saved = string(b)
+	return nil
+}
+
+// saveSession writes the jar's cookies for the server to the --session file
+// when they changed. Other servers' sessions in the file are kept.
+func (c *apiClient) saveSession() error {
+	if c.session == "" {
+		return nil
+	}
+	saved := map[string][]sessionCookie{}
+	if c.saved != "" {
+		_ = json.Unmarshal([]byte(c.saved), &saved)
+	}
+	var cur []sessionCookie
+	for _, ck := range c.http.Jar.Cookies(c.baseURL) {
+		cur = append(cur, sessionCookie{Name: ck.Name, Value: ck.Value})
+	}
+	saved[c.base] = cur
+	b, err := json.Marshal(saved)
+	if err != nil || string(b) == c.saved {
+		return err
+	}
+	if err := os.WriteFile(c.session, b, 0o600); err != nil {
+		return fmt.Errorf("write --session file: %w", err)
+	}
+	c.saved = string(b)
+	return nil
 }
 
 // do sends one request and returns the response when it is 2xx; any other
@@ -111,6 +177,10 @@ func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader,
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.base, unwrapURLError(err))
+	}
+	if err := c.saveSession(); err != nil {
+		res.Body.Close()
+		return nil, err
 	}
 	if res.StatusCode >= 200 && res.StatusCode < 300 {
 		return res, nil

@@ -186,6 +186,22 @@ func TestCLIConvert(t *testing.T) {
 		}
 	})
 
+	t.Run("anonymous session kept with --session", func(t *testing.T) {
+		session := filepath.Join(t.TempDir(), "session.json")
+		in := writeFile(t, dir, "kept.jpg", jpg)
+		runCLI(t, "convert", in, "--to", "png", "--server", m.URL, "--session", session).mustSucceed(t)
+		out := runCLI(t, "jobs", "list", "--server", m.URL, "--session", session).mustSucceed(t).Stdout
+		if !strings.Contains(out, "kept.png") || !strings.Contains(out, "1 jobs in all") {
+			t.Fatalf("the session's jobs:\n%s", out)
+		}
+		if out := runCLI(t, "jobs", "list", "--server", m.URL).mustSucceed(t).Stdout; !strings.Contains(out, "0 jobs in all") {
+			t.Fatalf("a fresh session sees jobs:\n%s", out)
+		}
+		if st, err := os.Stat(session); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("session file: %v %v", st, err)
+		}
+	})
+
 	t.Run("env and usage", func(t *testing.T) {
 		t.Setenv("TURBOLANE_SERVER", m.URL)
 		in := writeFile(t, dir, "env.jpg", jpg)

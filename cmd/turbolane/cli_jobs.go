@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 const jobsUsage = `Usage:
@@ -18,7 +19,8 @@ const jobsUsage = `Usage:
   turbolane jobs get ID [--json]
   turbolane jobs retry ID [--json]
   turbolane jobs delete ID [--keep-files]
-Common flags: --server URL, --api-key KEY (env TURBOLANE_SERVER, TURBOLANE_API_KEY).
+Common flags: --server URL, --api-key KEY, --session FILE
+(env TURBOLANE_SERVER, TURBOLANE_API_KEY, TURBOLANE_SESSION).
 `
 
 func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -122,6 +124,15 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return fmt.Errorf("jobs: unknown subcommand %q", sub)
 }
 
+// shortTime prints an RFC 3339 timestamp to the second, in UTC.
+func shortTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
 func writeRaw(w io.Writer, raw []byte) error {
 	s := strings.TrimRight(string(raw), "\n")
 	_, err := fmt.Fprintln(w, s)
@@ -132,7 +143,7 @@ func printJobList(w io.Writer, list cliJobList) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tSTATUS\tTYPE\tPROGRESS\tCREATED\tRESULT")
 	for _, j := range list.Jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d%%\t%s\t%s\n", j.JobID, j.Status, j.ProcessorType, j.Progress, j.CreatedAt, jobOutcome(j))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d%%\t%s\t%s\n", j.JobID, j.Status, j.ProcessorType, j.Progress, shortTime(j.CreatedAt), jobOutcome(j))
 	}
 	_ = tw.Flush()
 	p := list.Pagination
