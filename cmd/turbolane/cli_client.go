@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
@@ -94,7 +95,19 @@ func newAPIClient(server, key string) (*apiClient, error) {
 	}
 	// No overall timeout: uploads and downloads of large files take as long
 	// as they take; every request carries the command's ctx instead.
-	return &apiClient{base: u.String(), baseURL: u, key: key, http: &http.Client{Jar: jar}}, nil
+	hc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		// net/http keeps Authorization on a redirect to the same host name
+		// even on another port, but a presigned MinIO/S3 URL must not carry
+		// the bearer too: S3 refuses two kinds of authentication at once.
+		if req.URL.Host != u.Host {
+			req.Header.Del("Authorization")
+		}
+		return nil
+	}}
+	return &apiClient{base: u.String(), baseURL: u, key: key, http: hc}, nil
 }
 
 // sessionCookie is what --session stores: the cookies the server set.
@@ -204,10 +217,15 @@ func decodeAPIError(res *http.Response) error {
 	if json.Unmarshal(b, &body) == nil && body.Detail != "" {
 		e.Code, e.Detail = body.Code, body.Detail
 	} else {
+		// Not our API (a proxy, or S3 behind a presigned URL): one line of
+		// what it said.
 		e.Code = "http_" + fmt.Sprint(res.StatusCode)
-		e.Detail = strings.TrimSpace(string(b))
-		if e.Detail == "" {
-			e.Detail = http.StatusText(res.StatusCode)
+		e.Detail = http.StatusText(res.StatusCode)
+		var s3 struct{ Code, Message string }
+		if xml.Unmarshal(b, &s3) == nil && s3.Message != "" {
+			e.Detail = fmt.Sprintf("storage refused: %s (%s)", s3.Message, s3.Code)
+		} else if line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n"); line != "" {
+			e.Detail = line
 		}
 	}
 	return e
