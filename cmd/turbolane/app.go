@@ -313,7 +313,8 @@ func (m *Main) startAPI(ctx context.Context, l net.Listener, public string, secr
 	h, err := handlers.New(hcfg, handlers.Deps{
 		Commands: m.Store, History: m.Store, Jobs: view, Files: m.Store.Files(), Keys: keyStore{m.Store.Keys()},
 		Blobs: m.Blobs, EncodeEvent: func(ev domain.Event) any { return eventstore.CloudEventOf(ev) },
-		Checks: map[string]func(context.Context) error{"nats": m.Store.Health, "storage": m.Blobs.Ping},
+		Checks: map[string]func(context.Context) error{"nats": m.Store.Health, "storage": m.Blobs.Ping,
+			"events": func(ctx context.Context) error { return m.Store.CheckApplied(ctx, view.Checkpoint()) }},
 	})
 	if err != nil {
 		return fmt.Errorf("build handlers: %w", err)
