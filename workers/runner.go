@@ -488,8 +488,15 @@ func (r *Runner) deleteBlob(ctx context.Context, id string) {
 	}
 }
 
-// extendInputs keeps the uploads a finished job used for as long as its
-// results, so a retry or a re-download still finds them.
+// inputExtensionSlack is how much longer than needed an input is kept when
+// its retention is extended, so that the jobs finishing right after on the
+// same input (a batch converting one upload to several formats) find it
+// extended already and skip the record write: a KV put with an fsync, about
+// a tenth of a tiny job's time in its slot (docs/benchmarks.md).
+const inputExtensionSlack = time.Minute
+
+// extendInputs keeps the uploads a finished job used for at least as long as
+// its results, so a retry or a re-download still finds them.
 func (r *Runner) extendInputs(ctx context.Context, job domain.Job) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -505,7 +512,7 @@ func (r *Runner) extendInputs(ctx context.Context, job domain.Job) {
 		if !f.ExpiresAt.IsZero() && !f.ExpiresAt.Before(until) {
 			continue
 		}
-		f.ExpiresAt = until
+		f.ExpiresAt = until.Add(min(inputExtensionSlack, r.retention/100))
 		if err := r.files.Put(ctx, f); err != nil {
 			r.log.Warn("extend retention of input", "file", in.FileID, "err", err)
 		}

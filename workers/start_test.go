@@ -2,6 +2,7 @@ package workers_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -62,4 +63,46 @@ func TestItemOfMissingOrDeletedJobIsDropped(t *testing.T) {
 	require.NoError(t, r.Handle(ctx, item(done, 0)))
 	require.NoError(t, r.Handle(ctx, delivery{item: item(done, 0).item, n: 2}))
 	require.Equal(t, 1, count(e.events(t, done), domain.EventStarted))
+}
+
+// countingFiles counts record writes per file id.
+type countingFiles struct {
+	workers.FileRecords
+	mu   sync.Mutex
+	puts map[string]int
+}
+
+func (c *countingFiles) Put(ctx context.Context, f domain.File) error {
+	c.mu.Lock()
+	c.puts[f.ID]++
+	c.mu.Unlock()
+	return c.FileRecords.Put(ctx, f)
+}
+
+// TestSharedInputIsExtendedOnce: jobs finishing one after the other on the
+// same upload write its record once; it still outlives every result.
+func TestSharedInputIsExtendedOnce(t *testing.T) {
+	e := newEnv(t)
+	files := &countingFiles{FileRecords: e.store.Files(), puts: map[string]int{}}
+	r, err := workers.NewRunner(e.store, e.blobs, files, registry(engineFunc(copyEngine), domain.ImageConversion),
+		workers.WithWorkRoot(e.workRoot))
+	require.NoError(t, err)
+	ctx := context.Background()
+	in := e.upload(t, "a.jpg", "image/jpeg", []byte("x"))
+	var results []domain.ResultFile
+	for range 3 {
+		id := e.create(t, domain.ImageConversion, params(), domain.PoolStandard, in)
+		require.NoError(t, r.Handle(ctx, item(id, 0)))
+		j := e.job(t, id)
+		require.Equal(t, domain.StatusCompleted, j.Status)
+		results = append(results, j.ResultFiles...)
+	}
+	require.Equal(t, 1, files.puts[in.FileID], "the second and third job find the input extended")
+	up, err := e.store.Files().Get(ctx, in.FileID)
+	require.NoError(t, err)
+	for _, rf := range results {
+		rec, err := e.store.Files().Get(ctx, rf.FileID)
+		require.NoError(t, err)
+		require.False(t, up.ExpiresAt.Before(rec.ExpiresAt), "the input must outlive result %s", rf.FileID)
+	}
 }
