@@ -20,10 +20,12 @@ type FollowConfig struct {
 	Durable string
 	// Events limits the feed to these event types; empty means all.
 	Events []domain.EventType
-	// FromStart makes a new consumer deliver the whole history; by default
-	// it starts with the events stored after it was created. It has no
-	// effect on a consumer that exists already.
+	// FromStart makes a new consumer deliver the whole history; StartTime
+	// makes it start with the events stored at or after that time; by
+	// default it starts with the events stored after it was created. Both
+	// only shape a new consumer: an existing one keeps its position.
 	FromStart bool
+	StartTime time.Time
 	// NakDelay is how long a message waits after the handler returned an
 	// error before it is delivered again (default 30 s).
 	NakDelay time.Duration
@@ -77,24 +79,29 @@ func (s *Store) Follow(ctx context.Context, cfg FollowConfig, fn func(context.Co
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
-	deliver := jetstream.DeliverNewPolicy
-	if cfg.FromStart {
-		deliver = jetstream.DeliverAllPolicy
-	}
-	if existing, err := s.events.Consumer(ctx, cfg.Durable); err == nil {
-		// The deliver policy of a consumer cannot change; keep its own.
-		deliver = existing.CachedInfo().Config.DeliverPolicy
-	}
-	cons, err := s.events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	cc := jetstream.ConsumerConfig{
 		Durable:        cfg.Durable,
 		Description:    "job event feed " + cfg.Durable,
 		FilterSubjects: filters,
-		DeliverPolicy:  deliver,
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        cfg.AckWait,
 		MaxDeliver:     -1,
 		MaxAckPending:  1024,
-	})
+	}
+	switch {
+	case cfg.FromStart:
+		cc.DeliverPolicy = jetstream.DeliverAllPolicy
+	case !cfg.StartTime.IsZero():
+		start := cfg.StartTime.UTC()
+		cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	}
+	if existing, err := s.events.Consumer(ctx, cfg.Durable); err == nil {
+		// Where a consumer starts cannot change; keep its own.
+		old := existing.CachedInfo().Config
+		cc.DeliverPolicy, cc.OptStartTime, cc.OptStartSeq = old.DeliverPolicy, old.OptStartTime, old.OptStartSeq
+	}
+	cons, err := s.events.CreateOrUpdateConsumer(ctx, cc)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
