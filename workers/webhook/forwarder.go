@@ -42,6 +42,7 @@ type Forwarder struct {
 	nakDelay time.Duration
 	log      *slog.Logger
 	now      func() time.Time
+	since    time.Time
 }
 
 // Option configures New.
@@ -141,7 +142,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // New returns a forwarder to endpoint (http or https), signing with secret
-// (required: an unsigned webhook cannot be trusted).
+// (required: an unsigned webhook cannot be trusted). The first time a
+// consumer name is used, forwarding starts with the events stored after New
+// was called; afterwards the durable consumer resumes where it stopped.
 func New(endpoint string, secret []byte, opts ...Option) (*Forwarder, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -154,7 +157,7 @@ func New(endpoint string, secret []byte, opts ...Option) (*Forwarder, error) {
 		url: endpoint, secret: secret, durable: "webhook",
 		client:   &http.Client{Timeout: 10 * time.Second},
 		attempts: 6, backoff: 500 * time.Millisecond, maxWait: 30 * time.Second, nakDelay: time.Minute,
-		log: slog.New(slog.DiscardHandler), now: time.Now,
+		log: slog.New(slog.DiscardHandler), now: time.Now, since: time.Now(),
 	}
 	for _, opt := range opts {
 		if err := opt(f); err != nil {
@@ -170,7 +173,7 @@ func (f *Forwarder) Run(ctx context.Context, feed Feed) error {
 	// The ack wait only has to outlast one HTTP attempt: Follow heart-beats
 	// while a round of retries runs.
 	err := feed.Follow(ctx, eventstore.FollowConfig{
-		Durable: f.durable, Events: f.events, NakDelay: f.nakDelay, AckWait: 30 * time.Second,
+		Durable: f.durable, Events: f.events, StartTime: f.since, NakDelay: f.nakDelay, AckWait: 30 * time.Second,
 	}, f.deliver)
 	if err != nil {
 		return fmt.Errorf("forward job events to webhook: %w", err)

@@ -154,10 +154,9 @@ func TestForwarderRetriesAndResumes(t *testing.T) {
 			require.NoError(t, <-done)
 		}
 	}
-	// The consumer starts at the end of the stream: create it first.
+	// A new consumer starts with the events stored after New: an event
+	// appended right after start (before the consumer exists) still counts.
 	stop := start()
-	// Events are taken only when the consumer exists; give it a moment by
-	// waiting for the first delivery of the first job.
 	jobs := appendJobs(t, store, 3)
 	waitUntil(t, func() bool { return end.accepted() == 6 })
 	stop()
