@@ -8,6 +8,8 @@ import (
 	"github.com/convilyn/turbolane/domain"
 	"github.com/convilyn/turbolane/workers"
 	"github.com/convilyn/turbolane/workers/image"
+	"github.com/convilyn/turbolane/workers/ocr"
+	"github.com/convilyn/turbolane/workers/pdf"
 )
 
 // limits turns the limit flags into the engines' limits.
@@ -54,8 +56,18 @@ func buildEngines(cfg Config, logger *slog.Logger) (workers.Registry, func() err
 	// --- documents ---
 
 	// --- PDF ---
+	pdfEngine, err := pdf.New()
+	if err != nil {
+		return fail("pdf", err)
+	}
+	registry.Register(pdfEngine, domain.PDFOperations)
 
 	// --- OCR ---
+	ocrEngine, err := ocr.New(ocr.WithMaxPages(cfg.OCRMaxPages))
+	if err != nil {
+		return fail("ocr", err)
+	}
+	registry.Register(ocrEngine, domain.OCRProcessing)
 
 	// --- media ---
 
