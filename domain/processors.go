@@ -109,7 +109,7 @@ var specs = []Spec{
 		},
 	},
 	{
-		Type: OCRProcessing, Engine: "tesseract",
+		Type: OCRProcessing, Engine: "tesseract", Available: true,
 		Description:   "Recognise text in images and scanned PDFs.",
 		InputFormats:  []string{"png", "jpg", "jpeg", "tiff", "bmp", "webp", "gif", "pdf"},
 		OutputFormats: []string{"txt", "hocr", "pdf", "json"},
@@ -122,7 +122,7 @@ var specs = []Spec{
 		},
 	},
 	{
-		Type: PDFOperations, Engine: "pdfcpu",
+		Type: PDFOperations, Engine: "pdfcpu", Available: true,
 		Description:   "Merge, split, rotate, compress, encrypt, decrypt, watermark, extract pages and inspect PDFs.",
 		InputFormats:  []string{"pdf"},
 		OutputFormats: []string{"pdf", "json", "zip"},
