@@ -15,7 +15,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 )
@@ -29,9 +31,10 @@ var ErrUnreachable = errors.New("cannot reach Turbo Lane")
 
 // apiError is an error response of the API: {detail, code} and its status.
 type apiError struct {
-	Status int
-	Code   string
-	Detail string
+	Status     int
+	Code       string
+	Detail     string
+	RetryAfter time.Duration // from Retry-After on 429
 }
 
 func (e *apiError) Error() string {
@@ -164,9 +167,34 @@ func (c *apiClient) saveSession() error {
 	return nil
 }
 
+// maxRateRetries is how often a request without a body is sent again after
+// a 429, waiting as long as Retry-After says (at most maxRateWait).
+const (
+	maxRateRetries = 5
+	maxRateWait    = 30 * time.Second
+)
+
 // do sends one request and returns the response when it is 2xx; any other
-// status becomes an *apiError carrying the server's detail.
+// status becomes an *apiError carrying the server's detail. A request
+// without a body (polls, lists, downloads) that meets the server's abuse
+// protection (429) waits as long as Retry-After asks and tries again.
 func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader, contentType string, size int64) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := c.doOnce(ctx, method, path, body, contentType, size)
+		var ae *apiError
+		if body != nil || attempt >= maxRateRetries || !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests {
+			return res, err
+		}
+		wait := min(max(ae.RetryAfter, time.Second), maxRateWait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (c *apiClient) doOnce(ctx context.Context, method, path string, body io.Reader, contentType string, size int64) (*http.Response, error) {
 	u := path
 	if !strings.HasPrefix(path, "http://") && !strings.HasPrefix(path, "https://") {
 		u = c.base + path
@@ -213,6 +241,9 @@ func unwrapURLError(err error) error {
 func decodeAPIError(res *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	e := &apiError{Status: res.StatusCode}
+	if secs, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && secs > 0 {
+		e.RetryAfter = time.Duration(secs) * time.Second
+	}
 	var body struct{ Detail, Code string }
 	if json.Unmarshal(b, &body) == nil && body.Detail != "" {
 		e.Code, e.Detail = body.Code, body.Detail
@@ -463,6 +494,7 @@ func newBar(w io.Writer, max int64, bytes bool, desc string) *bar {
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowBytes(bytes),
+		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionSetElapsedTime(false),
 		progressbar.OptionSetRenderBlankState(true),
@@ -553,6 +585,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		rest := fs.Args()
 		if len(rest) == 0 {
 			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil // after "--" everything is positional
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"flag"
 	"net"
 	"os"
 	"path/filepath"
@@ -313,5 +314,28 @@ func TestResultPathNeverOverwritesTheInput(t *testing.T) {
 	}
 	if got := resultPath(in, "/out", "../../etc/a.webp"); got != "/out/a.webp" {
 		t.Fatalf("result escapes --out: %s", got)
+	}
+}
+
+// TestCLIConvertWaitsOutRateLimit polls a server whose abuse protection
+// allows a burst of three requests and then one every two seconds: the polls
+// and the download that meet 429 wait for Retry-After and go on.
+func TestCLIConvertWaitsOutRateLimit(t *testing.T) {
+	m := startServe(t, func(c *Config) { c.RateLimit, c.RateBurst = 0.5, 3 })
+	in := writeFile(t, t.TempDir(), "slow.jpg", testJPEG(t, 32, 24))
+	runCLI(t, "convert", in, "--to", "webp", "--server", m.URL).mustSucceed(t)
+	if b, err := os.ReadFile(strings.TrimSuffix(in, ".jpg") + ".webp"); err != nil || !isWebP(b) {
+		t.Fatalf("result: %v", err)
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	to := fs.String("to", "", "")
+	zip := fs.Bool("zip", false, "")
+	pos, err := parseInterspersed(fs, []string{"a.jpg", "--to", "webp", "b.jpg", "--zip", "--", "--c.jpg", "-d"})
+	if err != nil || *to != "webp" || !*zip || !reflect.DeepEqual(pos, []string{"a.jpg", "b.jpg", "--c.jpg", "-d"}) {
+		t.Fatalf("pos %q to %q zip %v err %v", pos, *to, *zip, err)
 	}
 }
