@@ -289,6 +289,35 @@ func TestWebPage(t *testing.T) {
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
 
+	// A network failure is explained, not left blank: the browser blocks the
+	// API for a moment and the history is refreshed.
+	block := func(patterns ...string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+				return chromedp.Void{}, err
+			}
+			bp := []*network.BlockPattern{}
+			for _, p := range patterns {
+				bp = append(bp, &network.BlockPattern{URLPattern: p, Block: true})
+			}
+			_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: bp})
+			return chromedp.Void{}, err
+		}
+	}
+	step(t, ctx, "refresh the history offline", 30*time.Second,
+		block(m.URL+"/api/v1/jobs*"),
+		chromedp.Click(chromedp.CSS("#refresh")),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#history-status").textContent.startsWith("Could not load the history")`),
+	)
+	if s := text(t, ctx, "#history-status"); !strings.Contains(s, "Could not reach the server") {
+		t.Errorf("offline refresh shows %q", s)
+	}
+	step(t, ctx, "refresh the history online", 30*time.Second,
+		block(),
+		chromedp.Click(chromedp.CSS("#refresh")),
+		chromedp.WaitNotVisible(chromedp.CSS("#history-status")),
+	)
+
 	// Delete the failed job from the history.
 	step(t, ctx, "delete the failed job", 30*time.Second,
 		chromedp.Click(chromedp.CSS(`#history tbody tr[data-status="failed"] button.delete`)),
