@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -171,6 +172,13 @@ func TestWebPage(t *testing.T) {
 		t.Fatalf("GET /: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 
+	// Record any Content-Security-Policy violation from the first byte on.
+	step(t, ctx, "watch for CSP violations", 10*time.Second, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.__csp = []; document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`,
+		})
+		return chromedp.Void{}, err
+	})
 	step(t, ctx, "open the page", 30*time.Second,
 		chromedp.Navigate(m.URL+"/"),
 		chromedp.WaitReady(chromedp.CSS(`#processor option[value="image_conversion"]`)),
@@ -340,6 +348,14 @@ func TestWebPage(t *testing.T) {
 	wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
 	if err != nil || wide {
 		t.Errorf("the page scrolls sideways on a narrow screen (%v)", err)
+	}
+
+	csp, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__csp`))
+	if err != nil || len(csp) > 0 {
+		t.Errorf("Content-Security-Policy violations: %v %v", csp, err)
+	}
+	if s := text(t, ctx, "#announce"); s == "" {
+		t.Error("job completions are not announced to screen readers")
 	}
 
 	for _, p := range problems() {

@@ -327,6 +327,7 @@
 
   function showJob(entry) {
     const j = entry.job;
+    if (entry.row.dataset.status !== j.status && TERMINAL.has(j.status)) $("#announce").textContent = `${entry.name}: ${j.status}`;
     entry.row.dataset.jobId = j.jobId;
     const msg = j.status === "completed" ? `Completed${j.completedAt ? " at " + new Date(j.completedAt).toLocaleTimeString() : ""}` : j.status === "queued" ? (j.progressMessage || "Waiting for a worker…") : j.progressMessage || "";
     setRow(entry.row, {
@@ -395,7 +396,7 @@
     const multi = s.params.find((p) => p.type === "file_id_list");
     const op = params.operation;
     try {
-      if (multi && applies(multi, op) && ok.length > 1) {
+      if (multi && applies(multi, op)) {
         // One job over all files (e.g. merge).
         const job = await call("POST", "/jobs", { processor_type: s.processorType, params: { ...params, [multi.name]: ok.map((x) => x.meta.fileId) } });
         ok.slice(1).forEach((x) => x.row.remove());
