@@ -387,3 +387,26 @@ func BenchmarkPocketsphinxLibriVox(b *testing.B) {
 	b.ReportMetric(elapsed/audio, "RTF")
 	b.ReportMetric(audio, "audio-s")
 }
+
+func TestNewTranscriber(t *testing.T) {
+	cases := []struct {
+		c    transcribe.Config
+		name string
+	}{
+		{transcribe.Config{}, "pocketsphinx"},
+		{transcribe.Config{Name: "openai", OpenAIURL: "http://127.0.0.1:1"}, "openai"},
+		{transcribe.Config{Name: "whisper"}, ""},
+		{transcribe.Config{Name: "whisper", WhisperCLI: "/nonexistent/whisper-cli", WhisperModel: "m.bin"}, ""},
+		{transcribe.Config{Name: "openai"}, ""},
+		{transcribe.Config{Name: "vosk"}, ""},
+	}
+	for _, c := range cases {
+		tr, err := transcribe.NewTranscriber(c.c)
+		if c.name == "" {
+			assert.ErrorIs(t, err, transcribe.ErrBadConfig, "%+v", c.c)
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, c.name, tr.Name())
+	}
+}
