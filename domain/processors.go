@@ -140,7 +140,7 @@ var specs = []Spec{
 		},
 	},
 	{
-		Type: AudioTranscription, Engine: "pocketsphinx",
+		Type: AudioTranscription, Engine: "pocketsphinx", Available: true,
 		Description:   "Transcribe speech in a recording.",
 		InputFormats:  []string{"wav", "mp3", "m4a", "aac", "ogg", "opus", "flac"},
 		OutputFormats: []string{"txt", "srt", "vtt", "json"},
@@ -151,7 +151,7 @@ var specs = []Spec{
 		},
 	},
 	{
-		Type: VideoTranscription, Engine: "ffmpeg+pocketsphinx",
+		Type: VideoTranscription, Engine: "ffmpeg+pocketsphinx", Available: true,
 		Description:   "Transcribe the speech of a video's audio track.",
 		InputFormats:  []string{"mp4", "mov", "mkv", "webm", "avi"},
 		OutputFormats: []string{"txt", "srt", "vtt", "json"},
@@ -162,7 +162,7 @@ var specs = []Spec{
 		},
 	},
 	{
-		Type: MediaProcessing, Engine: "ffmpeg",
+		Type: MediaProcessing, Engine: "ffmpeg", Available: true,
 		Description:   "Transcode, trim, resize, extract audio from or take a thumbnail of audio and video.",
 		InputFormats:  []string{"mp4", "mov", "mkv", "webm", "avi", "mp3", "m4a", "aac", "ogg", "opus", "wav", "flac"},
 		OutputFormats: []string{"mp4", "webm", "mov", "mkv", "mp3", "m4a", "aac", "ogg", "opus", "wav", "flac", "jpg", "png"},
