@@ -8,8 +8,10 @@ import (
 	"github.com/convilyn/turbolane/domain"
 	"github.com/convilyn/turbolane/workers"
 	"github.com/convilyn/turbolane/workers/image"
+	"github.com/convilyn/turbolane/workers/media"
 	"github.com/convilyn/turbolane/workers/ocr"
 	"github.com/convilyn/turbolane/workers/pdf"
+	"github.com/convilyn/turbolane/workers/transcribe"
 )
 
 // limits turns the limit flags into the engines' limits.
@@ -70,8 +72,21 @@ func buildEngines(cfg Config, logger *slog.Logger) (workers.Registry, func() err
 	registry.Register(ocrEngine, domain.OCRProcessing)
 
 	// --- media ---
+	registry.Register(media.New(), domain.MediaProcessing)
 
 	// --- transcription ---
+	tr, err := transcribe.NewTranscriber(transcribe.Config{
+		Name: cfg.Transcriber, WhisperCLI: cfg.WhisperCLI, WhisperModel: cfg.WhisperModel,
+		OpenAIURL: cfg.OpenAIURL, OpenAIKey: cfg.OpenAIKey, OpenAIModel: cfg.OpenAIModel,
+	})
+	if err != nil {
+		return fail("transcription", err)
+	}
+	speech, err := transcribe.New(tr)
+	if err != nil {
+		return fail("transcription", err)
+	}
+	registry.Register(speech, domain.AudioTranscription, domain.VideoTranscription)
 
 	_ = logger
 	return registry, closeAll, nil
