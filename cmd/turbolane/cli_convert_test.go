@@ -286,13 +286,19 @@ func TestChooseProcessor(t *testing.T) {
 	if op := jobParams(mustProcessor(t, all, "media_processing"), "mp4", "mp4", paramFlags{"operation": "trim"})["operation"]; op != "trim" {
 		t.Errorf("a --param operation must win, got %v", op)
 	}
-	// A processor the server cannot run yet is named, not silently skipped.
-	for _, p := range now.Processors {
-		if p.ProcessorType == "document_conversion" && !p.Available {
-			if _, err := chooseProcessor(now, "", "docx", "pdf"); err == nil || !strings.Contains(err.Error(), "not available") {
-				t.Errorf("unavailable processor: %v", err)
-			}
-		}
+	// A processor the server cannot run is named, not silently skipped.
+	for i := range now.Processors {
+		now.Processors[i].Available = now.Processors[i].ProcessorType != "document_conversion"
+	}
+	if _, err := chooseProcessor(now, "", "docx", "pdf"); err == nil || !strings.Contains(err.Error(), "document_conversion converts .docx to pdf but is not available") {
+		t.Errorf("unavailable processor: %v", err)
+	}
+	// An unavailable first choice gives way to an available one.
+	for i := range now.Processors {
+		now.Processors[i].Available = now.Processors[i].ProcessorType != "pdf_operations"
+	}
+	if p, err := chooseProcessor(now, "", "pdf", "pdf"); err != nil || p.ProcessorType != "ocr_processing" {
+		t.Errorf("pdf→pdf without pdf_operations: %s %v", p.ProcessorType, err)
 	}
 }
 
