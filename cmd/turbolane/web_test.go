@@ -326,6 +326,13 @@ func TestWebPage(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.CSS("#history-status")),
 	)
 
+	// Retry the failed job from the history: it runs again (and fails again).
+	step(t, ctx, "retry the failed job", 90*time.Second,
+		chromedp.Click(chromedp.CSS(`#history tbody tr[data-status="failed"] button.retry`)),
+		chromedp.WaitReady(chromedp.CSS(`#jobs li.job[data-file="broken.jpg"][data-retries="1"][data-status="failed"]`)),
+		chromedp.WaitReady(chromedp.CSS(`#history tbody tr[data-status="failed"] button.retry`)),
+	)
+
 	// Delete the failed job from the history.
 	step(t, ctx, "delete the failed job", 30*time.Second,
 		chromedp.Click(chromedp.CSS(`#history tbody tr[data-status="failed"] button.delete`)),

@@ -329,11 +329,12 @@
     const j = entry.job;
     if (entry.row.dataset.status !== j.status && TERMINAL.has(j.status)) $("#announce").textContent = `${entry.name}: ${j.status}`;
     entry.row.dataset.jobId = j.jobId;
+    entry.row.dataset.retries = String(j.retryCount || 0);
     const msg = j.status === "completed" ? `Completed${j.completedAt ? " at " + new Date(j.completedAt).toLocaleTimeString() : ""}` : j.status === "queued" ? (j.progressMessage || "Waiting for a worker…") : j.progressMessage || "";
     setRow(entry.row, {
       status: j.status,
       progress: j.status === "completed" ? 100 : j.progress || 0,
-      message: msg,
+      message: (j.retryCount ? `Retry ${j.retryCount} · ` : "") + msg,
       error: j.error ? `${j.error.message} (${j.error.code})` : "",
       results: resultLinks(j),
     });
