@@ -156,51 +156,59 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	}
 	s := &Store{nc: nc, js: js, opts: o, cache: newJobCache(o.cacheSize)}
 
-	s.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        eventsStream,
-		Description: "Turbo Lane job events (CloudEvents 1.0); the audit trail, never expires",
-		Subjects:    []string{jobsAll},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    o.replicas,
-		Duplicates:  o.duplicateWindow,
-		AllowDirect: true,
-		Discard:     jetstream.DiscardNew,
-		PersistMode: jetstream.DefaultPersistMode,
-		// No MaxAge, MaxMsgs or MaxBytes: history is the audit trail.
+	s.events, err = retryOpen(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        eventsStream,
+			Description: "Turbo Lane job events (CloudEvents 1.0); the audit trail, never expires",
+			Subjects:    []string{jobsAll},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.replicas,
+			Duplicates:  o.duplicateWindow,
+			AllowDirect: true,
+			Discard:     jetstream.DiscardNew,
+			PersistMode: jetstream.DefaultPersistMode,
+			// No MaxAge, MaxMsgs or MaxBytes: history is the audit trail.
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open event store: create stream %s: %w", eventsStream, err)
 	}
-	s.work, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        workStream,
-		Description: "Turbo Lane work items, one per job attempt",
-		Subjects:    []string{workAll},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    o.replicas,
-		Duplicates:  o.duplicateWindow,
-		PersistMode: jetstream.DefaultPersistMode,
+	s.work, err = retryOpen(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        workStream,
+			Description: "Turbo Lane work items, one per job attempt",
+			Subjects:    []string{workAll},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.replicas,
+			Duplicates:  o.duplicateWindow,
+			PersistMode: jetstream.DefaultPersistMode,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open event store: create stream %s: %w", workStream, err)
 	}
-	fkv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      filesBucket,
-		Description: "Turbo Lane file records by file id",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    o.replicas,
+	fkv, err := retryOpen(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      filesBucket,
+			Description: "Turbo Lane file records by file id",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.replicas,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open event store: create bucket %s: %w", filesBucket, err)
 	}
-	kkv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      keysBucket,
-		Description: "Turbo Lane API keys by sha256 hex of the key",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    o.replicas,
+	kkv, err := retryOpen(ctx, func(ctx context.Context) (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      keysBucket,
+			Description: "Turbo Lane API keys by sha256 hex of the key",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.replicas,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open event store: create bucket %s: %w", keysBucket, err)
@@ -208,6 +216,52 @@ func Open(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	s.files = &Files{kv: fkv, leader: leaderKV{s, filesBucket}}
 	s.keys = &Keys{kv: kkv, leader: leaderKV{s, keysBucket}}
 	return s, nil
+}
+
+// openRetryFor bounds how long Open keeps retrying when the caller's
+// context has no deadline.
+const openRetryFor = 2 * time.Minute
+
+// retryOpen runs one create-or-update of Open until it succeeds, fails for a
+// reason a retry cannot fix, or the caller's context (or openRetryFor) ends.
+// A JetStream cluster that is electing a leader, or that several replicas
+// ask to create the same streams at once, answers such requests with a
+// timeout or "temporarily unavailable"; each API replica and worker of a
+// deployment starts at the same time, so Open must not give up on that.
+func retryOpen[T any](ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, openRetryFor)
+		defer cancel()
+	}
+	wait := 250 * time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
+		v, err := fn(attempt)
+		cancel()
+		if err == nil || !transientOpenError(err) || ctx.Err() != nil {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+func transientOpenError(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders):
+		return true
+	case errors.As(err, &apiErr):
+		// 10008: JetStream system temporarily unavailable (no meta leader).
+		return apiErr.ErrorCode == 10008 || apiErr.Code == 503
+	}
+	return false
 }
 
 // Files returns the file records (KV bucket TURBOLANE_FILES).
