@@ -47,7 +47,7 @@ var filters = map[family]map[string]string{
 	},
 	calc: {
 		"pdf": "pdf:calc_pdf_Export", "xlsx": "xlsx:Calc MS Excel 2007 XML", "ods": "ods:calc8",
-		"csv": "csv:Text - txt - csv (StarCalc):44,34,76,1",
+		"csv": "csv:Text - txt - csv (StarCalc):44,34,76",
 	},
 	impress: {
 		"pdf": "pdf:impress_pdf_Export", "pptx": "pptx:Impress MS PowerPoint 2007 XML", "odp": "odp:impress8",

@@ -165,11 +165,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sctx, cancel := context.WithCancel(e.ctx)
-			defer cancel()
-			stop := context.AfterFunc(ctx, cancel)
-			defer stop()
-			errs[n] = inst.start(sctx, e.startTimeout)
+			errs[n] = inst.start(e.ctx, ctx, e.startTimeout)
 		}()
 	}
 	wg.Wait()
@@ -279,7 +275,9 @@ func (e *Engine) Process(ctx context.Context, in workers.Input) ([]workers.Outpu
 	case statErr != nil && hasError(lines):
 		return nil, domain.Failf(domain.CodeCorruptInput, "LibreOffice could not read the %s document: %s", format, strings.Join(errorLines(lines), " | "))
 	case statErr != nil && !healthy:
-		return nil, domain.Failf(domain.CodeProcessorError, "LibreOffice stopped while converting; it is being restarted")
+		// LibreOffice 7.4 crashes on some damaged packages (a docx whose
+		// document.xml is garbage); the instance is restarted.
+		return nil, domain.Failf(domain.CodeCorruptInput, "LibreOffice crashed reading the %s document; it is being restarted", format)
 	case statErr != nil:
 		return nil, domain.Failf(domain.CodeProcessorError, "LibreOffice wrote no %s: %s", target, strings.Join(lines, " | "))
 	}
@@ -397,7 +395,7 @@ func (e *Engine) restart(inst *instance) {
 	inst.stop()
 	pause := time.Second
 	for e.ctx.Err() == nil {
-		err := inst.start(e.ctx, e.startTimeout)
+		err := inst.start(e.ctx, e.ctx, e.startTimeout)
 		if err == nil {
 			return
 		}

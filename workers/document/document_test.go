@@ -3,10 +3,12 @@ package document
 import (
 	"archive/zip"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +20,42 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if sharedEngine != nil {
+		if err := sharedEngine.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "close shared engine:", err)
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var (
+	sharedOnce   sync.Once
+	sharedEngine *Engine
+	sharedErr    error
+)
+
+// shared is one warm engine used by the conversion and hostile-input tests,
+// so that the suite pays for one LibreOffice start.
+func shared(t *testing.T) *Engine {
+	t.Helper()
+	if _, err := exec.LookPath("soffice"); err != nil {
+		t.Skip("LibreOffice (soffice) is not installed")
+	}
+	sharedOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		sharedEngine, sharedErr = New(ctx)
+	})
+	require.NoError(t, sharedErr)
+	return sharedEngine
 }
 
 // newEngine starts an engine for one test and closes it afterwards.
@@ -43,13 +80,9 @@ func convert(t *testing.T, e *Engine, path, name, target string) (workers.Output
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var msgs []string
-	outs, err := e.Process(ctx, workers.Input{
-		JobID: "job", ProcessorType: domain.DocumentConversion,
-		Params:   map[string]any{"output_format": target},
-		Files:    []workers.LocalFile{{Path: path, Name: name, Size: fi.Size()}},
-		WorkDir:  t.TempDir(),
-		Progress: func(_ int, msg string) { msgs = append(msgs, msg) },
-	})
+	in := inputFor(t, path, name, fi.Size(), target)
+	in.Progress = func(_ int, msg string) { msgs = append(msgs, msg) }
+	outs, err := e.Process(ctx, in)
 	if err != nil {
 		return workers.Output{}, err
 	}
@@ -89,10 +122,12 @@ func zipHas(t *testing.T, path, entry string) {
 	t.Fatalf("%s has no %s", path, entry)
 }
 
-func TestSmoke(t *testing.T) {
-	e := newEngine(t)
-	out, err := convert(t, e, writeFile(t, "hello.txt", "Hello turbo lane\n"), "hello.txt", "pdf")
-	require.NoError(t, err)
-	require.Equal(t, "hello.pdf", out.Name)
-	require.Contains(t, pdfText(t, out.Path), "Hello turbo lane")
+func inputFor(t *testing.T, path, name string, size int64, target string) workers.Input {
+	t.Helper()
+	return workers.Input{
+		JobID: "job", ProcessorType: domain.DocumentConversion,
+		Params:  map[string]any{"output_format": target},
+		Files:   []workers.LocalFile{{Path: path, Name: name, Size: size}},
+		WorkDir: t.TempDir(),
+	}
 }

@@ -111,10 +111,10 @@ func (i *instance) takeLines() []string {
 	return l
 }
 
-// start launches the process under parent (the engine's lifetime), waits
-// for its pipe and runs a warm-up conversion, so that the first job does not
-// pay for the start.
-func (i *instance) start(parent context.Context, timeout time.Duration) error {
+// start launches the process under life (the engine's lifetime), waits
+// for it to be ready and runs a warm-up conversion, so that the first job
+// does not pay for the start. The wait ends early when parent ends.
+func (i *instance) start(life, parent context.Context, timeout time.Duration) error {
 	if err := os.MkdirAll(filepath.Join(i.dir, "profile", "user"), 0o700); err != nil {
 		return fmt.Errorf("create LibreOffice profile: %w", err)
 	}
@@ -125,9 +125,13 @@ func (i *instance) start(parent context.Context, timeout time.Duration) error {
 	if err := os.WriteFile(keep, []byte("turbolane\n"), 0o600); err != nil {
 		return fmt.Errorf("write LibreOffice keep-alive document: %w", err)
 	}
-	_ = os.Remove(i.pipe) // a stale pipe of a killed process would fool the wait below
+	// A stale pipe or lock file of a killed process would fool the wait
+	// below.
+	_ = os.Remove(i.pipe)
+	lock := filepath.Join(i.dir, ".~lock.keep.txt#")
+	_ = os.Remove(lock)
 
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancel(life)
 	done := make(chan struct{})
 	i.mu.Lock()
 	i.cancel, i.done, i.exit, i.lines, i.conversions = cancel, done, nil, nil, 0
@@ -155,9 +159,14 @@ func (i *instance) start(parent context.Context, timeout time.Duration) error {
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	// Wait for the pipe and for the keep-alive document's lock file: a
+	// conversion forwarded before that document is open would be the
+	// process's only task, and it terminates when that is done.
 	for {
 		if _, err := os.Stat(i.pipe); err == nil {
-			break
+			if _, err := os.Stat(lock); err == nil {
+				break
+			}
 		}
 		select {
 		case <-done:
@@ -167,7 +176,7 @@ func (i *instance) start(parent context.Context, timeout time.Duration) error {
 			return fmt.Errorf("start LibreOffice instance %d: exited early: %v", i.id, err)
 		case <-deadline.C:
 			i.stop()
-			return fmt.Errorf("start LibreOffice instance %d: no pipe after %s", i.id, timeout)
+			return fmt.Errorf("start LibreOffice instance %d: not ready after %s", i.id, timeout)
 		case <-parent.Done():
 			i.stop()
 			return fmt.Errorf("start LibreOffice instance %d: %w", i.id, parent.Err())

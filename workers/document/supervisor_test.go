@@ -1,0 +1,101 @@
+package document
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// officePID finds the soffice.bin serving inst, by its unique profile URL.
+func officePID(t *testing.T, inst *instance) int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(cmdline, []byte{0})
+		if len(args) > 0 && strings.HasSuffix(string(args[0]), "soffice.bin") &&
+			bytes.Contains(cmdline, []byte("-env:UserInstallation="+inst.url+"\x00")) {
+			return pid
+		}
+	}
+	t.Fatalf("no soffice.bin for %s", inst.url)
+	return 0
+}
+
+func TestRestartAfterN(t *testing.T) {
+	e := newEngine(t, WithRestartAfter(2))
+	txt := writeFile(t, "a.txt", "restart me\n")
+	pid := officePID(t, e.all[0])
+	for range 2 {
+		_, err := convert(t, e, txt, "a.txt", "pdf")
+		require.NoError(t, err)
+	}
+	// The second conversion sent the instance to a restart; the third
+	// waits for it and runs on the new process.
+	out, err := convert(t, e, txt, "a.txt", "pdf")
+	require.NoError(t, err)
+	require.Contains(t, pdfText(t, out.Path), "restart me")
+	require.EqualValues(t, 1, e.Restarts())
+	require.NotEqual(t, pid, officePID(t, e.all[0]))
+}
+
+func TestCrashedInstanceIsReplaced(t *testing.T) {
+	e := shared(t)
+	txt := writeFile(t, "a.txt", "after the crash\n")
+	_, err := convert(t, e, txt, "a.txt", "pdf")
+	require.NoError(t, err)
+	before := e.Restarts()
+	inst := e.all[0]
+	require.NoError(t, syscall.Kill(officePID(t, inst), syscall.SIGKILL))
+	select {
+	case <-inst.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the killed instance did not exit")
+	}
+	out, err := convert(t, e, txt, "a.txt", "pdf")
+	require.NoError(t, err)
+	require.Contains(t, pdfText(t, out.Path), "after the crash")
+	require.Greater(t, e.Restarts(), before)
+}
+
+func TestTimeoutKillsAndRestarts(t *testing.T) {
+	e := shared(t)
+	var big strings.Builder
+	for i := range 40000 {
+		big.WriteString("line " + strconv.Itoa(i) + " of a long document that takes a while to lay out\n")
+	}
+	src := writeFile(t, "big.txt", big.String())
+	fi, err := os.Stat(src)
+	require.NoError(t, err)
+	before := e.Restarts()
+	pid := officePID(t, e.all[0])
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = e.Process(ctx, inputFor(t, src, "big.txt", fi.Size(), "pdf"))
+	require.True(t, errors.Is(err, context.DeadlineExceeded), "want the deadline, got %v", err)
+
+	small := writeFile(t, "a.txt", "after the timeout\n")
+	out, err := convert(t, e, small, "a.txt", "pdf")
+	require.NoError(t, err)
+	require.Contains(t, pdfText(t, out.Path), "after the timeout")
+	require.Greater(t, e.Restarts(), before)
+	require.NotEqual(t, pid, officePID(t, e.all[0]))
+}
