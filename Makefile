@@ -5,7 +5,7 @@ BIN      := bin/turbolane
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build run test bench deps deps-run vet fmt clean
+.PHONY: build run test check bench deps deps-run vet fmt clean
 
 build: deps-run
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/turbolane
@@ -22,6 +22,12 @@ deps-run:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The long form of the durability checker (the short form, TestChecker, runs
+# in `make test`): CHECK_DURATION of load while processes are killed and paused.
+CHECK_DURATION ?= 10m
+check: deps
+	$(GO) run ./cmd/checker -duration $(CHECK_DURATION)
 
 bench: deps build
 	$(GO) run ./bench
