@@ -357,9 +357,12 @@ func (r *run) pdf(f workers.LocalFile) ([]page, error) {
 	}
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
-	ctx, err := readPDF(fh, conf)
+	ctx, err := readPDF(r.ctx, fh, conf)
 	_ = fh.Close()
 	if err != nil {
+		if r.ctx.Err() != nil {
+			return nil, r.ctx.Err()
+		}
 		return nil, pdfError(f.Name, err)
 	}
 	n := ctx.PageCount
@@ -410,13 +413,16 @@ func (r *run) pdf(f workers.LocalFile) ([]page, error) {
 }
 
 // readPDF reads a PDF's structure; pdfcpu panics on some hostile inputs.
-func readPDF(rs io.ReadSeeker, conf *model.Configuration) (ctx *model.Context, err error) {
+func readPDF(c context.Context, rs io.ReadSeeker, conf *model.Configuration) (ctx *model.Context, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			ctx, err = nil, fmt.Errorf("pdfcpu: %v", p)
 		}
 	}()
-	return api.ReadAndValidate(rs, conf)
+	if ctx, err = pdfcpu.ReadWithContext(c, rs, conf); err != nil {
+		return nil, err
+	}
+	return ctx, api.ValidateContext(ctx)
 }
 
 func pdfError(name string, err error) error {

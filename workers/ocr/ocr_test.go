@@ -305,3 +305,37 @@ func TestHostileInputs(t *testing.T) {
 		}
 	})
 }
+
+func TestMemoryLimit(t *testing.T) {
+	e, dir := newEngine(t), t.TempDir()
+	img := textImage(t, dir, "mem", "Bounded memory")
+	outs, err := run(t, e, img, map[string]any{}, workers.Limits{MemoryLimit: 512 << 20}, nil)
+	require.NoError(t, err)
+	require.Contains(t, result(t, outs), "Bounded memory")
+	// Far too little address space: tesseract cannot even load, and the
+	// job fails with tesseract's message instead of hanging or crashing.
+	_, err = run(t, e, img, map[string]any{}, workers.Limits{MemoryLimit: 32 << 20}, nil)
+	require.Equal(t, domain.CodeProcessorError, code(t, err))
+	require.ErrorContains(t, err, "tesseract")
+}
+
+func TestCancelBetweenPages(t *testing.T) {
+	e, dir := newEngine(t), t.TempDir()
+	scan := textPDF(t, dir, "One", "Two", "Three")
+	p, _, err := domain.ValidateParams(domain.OCRProcessing, map[string]any{"file_id": "f", "dpi": 100})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var seen []string
+	_, err = e.Process(ctx, workers.Input{
+		Params: p, Files: []workers.LocalFile{{Path: scan, Name: "scan.pdf"}}, WorkDir: t.TempDir(),
+		Progress: func(_ int, msg string) {
+			seen = append(seen, msg)
+			if msg == "page 2 of 3" {
+				cancel()
+			}
+		},
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotContains(t, seen, "page 3 of 3")
+}

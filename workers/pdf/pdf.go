@@ -178,8 +178,11 @@ func (j *job) read(f workers.LocalFile, conf *model.Configuration) (*model.Conte
 		return nil, fmt.Errorf("open input %s: %w", f.Name, err)
 	}
 	defer fh.Close()
-	ctx, err := api.ReadValidateAndOptimize(fh, conf)
+	ctx, err := readContext(j.ctx, fh, conf)
 	if err != nil {
+		if j.ctx.Err() != nil {
+			return nil, j.ctx.Err()
+		}
 		return nil, readError(f.Name, err)
 	}
 	if ctx.PageCount > j.maxPages {
@@ -187,6 +190,28 @@ func (j *job) read(f workers.LocalFile, conf *model.Configuration) (*model.Conte
 	}
 	if ctx.PageCount == 0 {
 		return nil, domain.Failf(domain.CodeCorruptInput, "%s has no pages", f.Name)
+	}
+	return ctx, nil
+}
+
+// readContext is api.ReadValidateAndOptimize with a Go context, so that
+// reading a huge or hostile file stops when the job is cancelled or times
+// out.
+func readContext(c context.Context, rs io.ReadSeeker, conf *model.Configuration) (*model.Context, error) {
+	ctx, err := pdfcpu.ReadWithContext(c, rs, conf)
+	if err != nil {
+		return nil, err
+	}
+	if err := api.ValidateContext(ctx); err != nil {
+		return nil, err
+	}
+	if conf.Optimize || conf.Cmd == model.OPTIMIZE {
+		if err := api.OptimizeContext(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := pdfcpu.CacheFormFonts(ctx); err != nil {
+		return nil, err
 	}
 	return ctx, nil
 }

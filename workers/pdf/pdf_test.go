@@ -331,3 +331,14 @@ func TestHostileInputs(t *testing.T) {
 		})
 	}
 }
+
+func TestCancelled(t *testing.T) {
+	e, dir := newEngine(t), t.TempDir()
+	in := makePDF(t, dir, "doc", 2)
+	p, _, err := domain.ValidateParams(domain.PDFOperations, map[string]any{"operation": "rotate", "file_id": "f"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = e.Process(ctx, workers.Input{Params: p, Files: []workers.LocalFile{in}, WorkDir: t.TempDir()})
+	require.ErrorIs(t, err, context.Canceled)
+}
