@@ -246,8 +246,10 @@
 
   function chooseDefault() {
     if (!state.catalog || !state.files.length) return;
-    const type = defaultProcessor(state.files[0].name);
+    const first = state.files[0].name;
+    const type = defaultProcessor(first);
     if (type) $("#processor").value = type;
+    else showAlert(`No processor here reads ${ext(first) ? "." + ext(first) + " files" : "files without an extension"}; choose one yourself if you know better.`, "info");
     // Forget the options of another file type so that defaults fit the new one.
     $("#options").querySelectorAll("[data-param]").forEach((c) => c.removeAttribute("data-param"));
     renderOptions();
