@@ -325,6 +325,20 @@ func (r *run) image(f workers.LocalFile, k kind) ([]page, error) {
 	if px := int64(cfg.Width) * int64(cfg.Height); px > r.maxPixels() || cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, domain.Failf(domain.CodeInputTooLarge, "%s is %d×%d pixels; the limit is %d pixels", f.Name, cfg.Width, cfg.Height, r.maxPixels())
 	}
+	if k == kindTIFF {
+		frames, err := tiffFrames(f.Path, r.maxPages())
+		if err != nil {
+			return nil, domain.Failf(domain.CodeCorruptInput, "%s is not a readable TIFF image: %v", f.Name, err)
+		}
+		if len(frames) > r.maxPages() {
+			return nil, domain.Failf(domain.CodeInputTooLarge, "%s has more than %d pages; OCR takes at most %d", f.Name, r.maxPages(), r.maxPages())
+		}
+		for i, fr := range frames {
+			if fr.width*fr.height > r.maxPixels() {
+				return nil, domain.Failf(domain.CodeInputTooLarge, "page %d of %s is %d×%d pixels; the limit is %d pixels", i+1, f.Name, fr.width, fr.height, r.maxPixels())
+			}
+		}
+	}
 	src := f.Path
 	if k == kindGIF || k == kindWEBP {
 		// Leptonica's gif and webp support depends on how it was built; a

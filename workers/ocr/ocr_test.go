@@ -339,3 +339,24 @@ func TestCancelBetweenPages(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.NotContains(t, seen, "page 3 of 3")
 }
+
+func TestMultiPageTIFF(t *testing.T) {
+	e, dir := newEngine(t), t.TempDir()
+	one, two := textImage(t, dir, "one", "First sheet"), textImage(t, dir, "two", "Second sheet")
+	joined := filepath.Join(dir, "joined.v")
+	sh(t, "vips", "arrayjoin", one+" "+two, joined, "--across", "1")
+	tif := filepath.Join(dir, "sheets.tif")
+	// Two pages of the joined image's height each.
+	out, err := exec.Command("vipsheader", "-f", "height", one).Output()
+	require.NoError(t, err)
+	sh(t, "vips", "tiffsave", joined, tif, "--page-height", strings.TrimSpace(string(out)))
+
+	outs, err := run(t, e, tif, map[string]any{}, workers.Limits{}, nil)
+	require.NoError(t, err)
+	txt := result(t, outs)
+	require.Contains(t, txt, "First sheet")
+	require.Contains(t, txt, "Second sheet")
+
+	_, err = run(t, newEngine(t, ocr.WithMaxPages(1)), tif, map[string]any{}, workers.Limits{}, nil)
+	require.Equal(t, domain.CodeInputTooLarge, code(t, err), "%v", err)
+}
