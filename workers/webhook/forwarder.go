@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/convilyn/turbolane/domain"
 	"github.com/convilyn/turbolane/eventstore"
 )
@@ -31,18 +33,19 @@ var ErrDelivery = errors.New("webhook delivery failed")
 // Run is meant to be called once per process (several processes with the
 // same consumer name share the events).
 type Forwarder struct {
-	url      string
-	secret   []byte
-	events   []domain.EventType
-	durable  string
-	client   *http.Client
-	attempts int
-	backoff  time.Duration
-	maxWait  time.Duration
-	nakDelay time.Duration
-	log      *slog.Logger
-	now      func() time.Time
-	since    time.Time
+	url           string
+	secret        []byte
+	events        []domain.EventType
+	durable       string
+	client        *http.Client
+	attempts      int
+	backoff       time.Duration
+	maxWait       time.Duration
+	nakDelay      time.Duration
+	log           *slog.Logger
+	now           func() time.Time
+	since         time.Time
+	attemptsTotal *prometheus.CounterVec
 }
 
 // Option configures New.
@@ -141,6 +144,43 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithMetrics counts delivery attempts in reg as
+// turbolane_webhook_attempts_total{result="delivered"|"failed"} and rounds
+// that gave up (the event goes back to JetStream) as
+// turbolane_webhook_attempts_total{result="requeued"}.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(f *Forwarder) error {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turbolane_webhook_attempts_total",
+			Help: "Webhook delivery attempts by result (delivered, failed) and rounds handed back to JetStream (requeued).",
+		}, []string{"result"})
+		if reg == nil {
+			return errors.New("nil registerer")
+		}
+		if err := reg.Register(c); err != nil {
+			// A second forwarder on the same registry shares the counter.
+			are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err)
+			if !ok {
+				return fmt.Errorf("register webhook metrics: %w", err)
+			}
+			if c, ok = are.ExistingCollector.(*prometheus.CounterVec); !ok {
+				return fmt.Errorf("register webhook metrics: %w", err)
+			}
+		}
+		for _, r := range []string{"delivered", "failed", "requeued"} {
+			c.WithLabelValues(r)
+		}
+		f.attemptsTotal = c
+		return nil
+	}
+}
+
+func (f *Forwarder) count(result string) {
+	if f.attemptsTotal != nil {
+		f.attemptsTotal.WithLabelValues(result).Inc()
+	}
+}
+
 // New returns a forwarder to endpoint (http or https), signing with secret
 // (required: an unsigned webhook cannot be trusted). The first time a
 // consumer name is used, forwarding starts with the events stored after New
@@ -195,13 +235,16 @@ func (f *Forwarder) deliver(ctx context.Context, msg eventstore.FeedMessage) err
 			}
 		}
 		if last = f.post(ctx, msg); last == nil {
+			f.count("delivered")
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		f.count("failed")
 		f.log.Warn("webhook attempt failed", "event", msg.ID, "subject", msg.Subject, "attempt", attempt, "delivery", msg.NumDelivered, "err", last)
 	}
+	f.count("requeued")
 	f.log.Error("webhook delivery failed; will retry later", "event", msg.ID, "subject", msg.Subject,
 		"attempts", f.attempts, "delivery", msg.NumDelivered, "retry_in", f.nakDelay, "err", last)
 	return fmt.Errorf("%w: event %s after %d attempts: %w", ErrDelivery, msg.ID, f.attempts, last)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -139,8 +140,9 @@ func TestForwarderRetriesAndResumes(t *testing.T) {
 	hs := httptest.NewServer(end)
 	t.Cleanup(hs.Close)
 
+	reg := prometheus.NewRegistry()
 	start := func() (stop func()) {
-		f, err := webhook.New(hs.URL, []byte("secret"),
+		f, err := webhook.New(hs.URL, []byte("secret"), webhook.WithMetrics(reg),
 			webhook.WithEvents(domain.EventCreated, domain.EventCompleted),
 			webhook.WithConsumerName("hook-test"),
 			webhook.WithRetry(3, 10*time.Millisecond, 40*time.Millisecond),
@@ -177,7 +179,19 @@ func TestForwarderRetriesAndResumes(t *testing.T) {
 	for id, typ := range end.types {
 		require.Contains(t, []string{eventstore.TypePrefix + "created", eventstore.TypePrefix + "completed"}, typ, id)
 	}
-	require.GreaterOrEqual(t, end.calls, 15, "5 refused + 10 accepted")
+	require.Equal(t, 15, end.calls, "5 refused + 10 accepted")
+
+	counts := map[string]float64{}
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			counts[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, 10.0, counts["delivered"])
+	require.Equal(t, 5.0, counts["failed"])
+	require.GreaterOrEqual(t, counts["requeued"], 1.0, "3 attempts per round, 5 refusals")
 }
 
 // appendJobs stores created, started, completed for n jobs and returns the
