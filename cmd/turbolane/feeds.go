@@ -45,7 +45,7 @@ func (m *Main) startWebhook(ctx context.Context) error {
 		return fmt.Errorf("--webhook-events: %w", err)
 	}
 	f, err := webhook.New(cfg.WebhookURL, []byte(cfg.WebhookSecret),
-		webhook.WithEvents(events...), webhook.WithConsumerName(cfg.WebhookConsumer), webhook.WithLogger(m.Logger))
+		webhook.WithEvents(events...), webhook.WithConsumerName(cfg.WebhookConsumer), webhook.WithLogger(m.Logger), webhook.WithMetrics(m.Metrics))
 	if err != nil {
 		return fmt.Errorf("--webhook-url: %w", err)
 	}

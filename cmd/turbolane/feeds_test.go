@@ -111,7 +111,7 @@ func TestMetricsDashboardAndWebhook(t *testing.T) {
 	}
 	for _, n := range []string{"turbolane_jobs_created_total", "turbolane_jobs_completed_total", "turbolane_jobs_failed_total",
 		"turbolane_job_processing_seconds_bucket", "turbolane_job_queue_seconds_bucket", "turbolane_queue_depth",
-		"turbolane_projection_lag_events", "turbolane_worker_busy_slots"} {
+		"turbolane_projection_lag_events", "turbolane_worker_busy_slots", "turbolane_webhook_attempts_total"} {
 		if !queried[n] {
 			t.Errorf("dashboard does not plot %s", n)
 		}
@@ -131,6 +131,13 @@ func TestMetricsDashboardAndWebhook(t *testing.T) {
 		t.Errorf("webhook got %d progressed events, which were not asked for", n)
 	}
 	hook.check(t)
+	text = scrape(t, m.URL)
+	if got := metricValue(text, "turbolane_webhook_attempts_total", `result="failed"`); got != 3 {
+		t.Errorf("webhook failed attempts = %v, want 3", got)
+	}
+	if got := metricValue(text, "turbolane_webhook_attempts_total", `result="delivered"`); got < 9 {
+		t.Errorf("webhook delivered attempts = %v, want ≥ 9 (3 jobs × created, started, outcome)", got)
+	}
 }
 
 // hookSink is a webhook endpoint that refuses the first `refuse` requests
