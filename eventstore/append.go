@@ -163,9 +163,27 @@ func (s *Store) Execute(ctx context.Context, jobID string, cmd domain.Command) (
 		}
 		fresh = true
 	}
+	askedLeader := false
 	for attempt := 1; ; attempt++ {
 		evs, err := domain.Decide(job, cmd, time.Now())
 		if err != nil {
+			if fresh && !askedLeader {
+				// A fresh read is a direct get that any replica may answer,
+				// and a trailing one would make a worker drop the work item
+				// of a job it cannot see yet (lost: queued forever). Ask the
+				// leader for anything newer before refusing.
+				askedLeader = true
+				newer, lerr := s.advanceLeader(ctx, jobID, job)
+				if lerr != nil {
+					s.cache.drop(jobID)
+					return domain.Job{}, fmt.Errorf("execute %s on job %s: %w", commandName(cmd), jobID, lerr)
+				}
+				if newer.Version != job.Version {
+					job = newer
+					s.cache.put(jobID, job)
+					continue
+				}
+			}
 			if !fresh {
 				// The cached or assumed state may be behind; decide again
 				// on what the stream says before refusing.

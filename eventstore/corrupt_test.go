@@ -1,11 +1,15 @@
 package eventstore
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/convilyn/turbolane/domain"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 )
 
@@ -112,4 +116,18 @@ func TestLeaderReads(t *testing.T) {
 	require.Equal(t, "DEL", sm.op)
 	_, err = s.Files().Get(ctx, f.ID)
 	require.ErrorIs(t, err, domain.ErrFileNotFound)
+}
+
+// TestNoAnswerIsUnavailable: requests JetStream did not answer (a node of
+// the cluster died, its streams are electing a leader) are 503, not 500.
+func TestNoAnswerIsUnavailable(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{nats.ErrTimeout, nats.ErrNoResponders, jetstream.ErrNoStreamResponse,
+		fmt.Errorf("put: %w", jetstream.ErrNoStreamResponse)} {
+		require.ErrorIs(t, noAnswer(err), domain.ErrUnavailable, "%v", err)
+		require.ErrorIs(t, (&Store{}).published(err), domain.ErrUnavailable, "%v", err)
+	}
+	other := errors.New("boom")
+	require.NotErrorIs(t, noAnswer(other), domain.ErrUnavailable)
+	require.NoError(t, noAnswer(nil))
 }

@@ -145,7 +145,7 @@ func (s *Store) leaderGet(ctx context.Context, stream string, get directGetReque
 	}
 	reply, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
 	if err != nil {
-		return storedMsg{}, false, fmt.Errorf("get message on %s from the leader of %s: %w", filter, stream, err)
+		return storedMsg{}, false, fmt.Errorf("get message on %s from the leader of %s: %w", filter, stream, noAnswer(err))
 	}
 	var resp struct {
 		Error *struct {
@@ -251,6 +251,26 @@ func (s *Store) History(ctx context.Context, jobID string) ([]CloudEvent, error)
 		return nil, fmt.Errorf("read history of job %s: %w", jobID, err)
 	}
 	return out, nil
+}
+
+// advanceLeader is advance answered by the stream leader.
+func (s *Store) advanceLeader(ctx context.Context, jobID string, j domain.Job) (domain.Job, error) {
+	filter, err := JobFilter(jobID)
+	if err != nil {
+		return j, err
+	}
+	err = s.readLeader(ctx, filter, j.Version, func(sm storedMsg) error {
+		ev, err := decodeStored(sm)
+		if err != nil {
+			return err
+		}
+		j = domain.Apply(j, ev)
+		return nil
+	})
+	if err != nil {
+		return j, fmt.Errorf("load job %s from the leader after sequence %d: %w", jobID, j.Version, err)
+	}
+	return j, nil
 }
 
 // advance folds the job's events after j.Version into j.

@@ -29,7 +29,7 @@ func (f *Files) Put(ctx context.Context, file domain.File) error {
 		return fmt.Errorf("encode file record %s: %w", file.ID, err)
 	}
 	if _, err := f.kv.Put(ctx, file.ID, b); err != nil {
-		return fmt.Errorf("put file record %s: %w", file.ID, err)
+		return fmt.Errorf("put file record %s: %w", file.ID, noAnswer(err))
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func (f *Files) Get(ctx context.Context, id string) (domain.File, error) {
 		return domain.File{}, domain.ErrFileNotFound
 	}
 	if err != nil {
-		return domain.File{}, fmt.Errorf("get file record %s: %w", id, err)
+		return domain.File{}, fmt.Errorf("get file record %s: %w", id, noAnswer(err))
 	}
 	var file domain.File
 	if err := json.Unmarshal(v, &file); err != nil {
@@ -60,7 +60,7 @@ func (f *Files) Delete(ctx context.Context, id string) error {
 		return nil
 	}
 	if err := f.kv.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("delete file record %s: %w", id, err)
+		return fmt.Errorf("delete file record %s: %w", id, noAnswer(err))
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func (k *Keys) Put(ctx context.Context, key APIKey) error {
 		return fmt.Errorf("encode api key: %w", err)
 	}
 	if _, err := k.kv.Put(ctx, key.Hash, b); err != nil {
-		return fmt.Errorf("put api key: %w", err)
+		return fmt.Errorf("put api key: %w", noAnswer(err))
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func (k *Keys) Get(ctx context.Context, hash string) (APIKey, error) {
 		return APIKey{}, domain.ErrNotFound
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("get api key: %w", err)
+		return APIKey{}, fmt.Errorf("get api key: %w", noAnswer(err))
 	}
 	var key APIKey
 	if err := json.Unmarshal(v, &key); err != nil {

@@ -251,6 +251,23 @@ func retryOpen[T any](ctx context.Context, fn func(context.Context) (T, error)) 
 	}
 }
 
+// isNoAnswer reports errors of a request that JetStream did not answer: the
+// stream's leader was lost or is being elected (a node of the cluster died).
+// They are a 503 (try again), not an internal error.
+func isNoAnswer(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrConnectionClosed)
+}
+
+// noAnswer marks an unanswered request as domain.ErrUnavailable.
+func noAnswer(err error) error {
+	if err != nil && isNoAnswer(err) && !errors.Is(err, domain.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+	}
+	return err
+}
+
 func transientOpenError(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
@@ -380,6 +397,9 @@ func (s *Store) published(err error) error {
 			s.full.Store(nil)
 		}
 		return nil
+	}
+	if isNoAnswer(err) {
+		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
 	}
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) {
