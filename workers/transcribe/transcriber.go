@@ -12,8 +12,11 @@ type Transcriber interface {
 	// "openai").
 	Name() string
 	// Transcribe recognises the speech in wav. Segment times are seconds
-	// from the start of wav. progress, when not nil, receives the position
-	// in seconds reached so far.
+	// from the start of wav; opts.Progress, when not nil, receives the
+	// position in seconds reached so far. Failures the user should see are
+	// *domain.ProcessingError values (unsupported_format for a language the
+	// engine lacks, processor_error when the engine fails); when ctx ends
+	// the error wraps ctx.Err(). Safe for concurrent use.
 	Transcribe(ctx context.Context, wav string, opts Options) ([]Segment, error)
 }
 
