@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type Engine struct {
 	root         string
 	ownRoot      bool
 	startTimeout time.Duration
+	lazy         bool
 	logger       *slog.Logger
 
 	all      []*instance
@@ -125,6 +127,16 @@ func WithStartTimeout(d time.Duration) Option {
 	}
 }
 
+// WithLazyStart makes New return at once and starts each instance at its
+// first conversion (which then pays one cold start), for processes that may
+// never convert a document (tests, API-only nodes with a local worker).
+func WithLazyStart() Option {
+	return func(e *Engine) error {
+		e.lazy = true
+		return nil
+	}
+}
+
 // WithLogger logs instance restarts.
 func WithLogger(l *slog.Logger) Option {
 	return func(e *Engine) error {
@@ -147,6 +159,9 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 	}
+	if _, err := exec.LookPath(e.program); err != nil {
+		return nil, fmt.Errorf("find LibreOffice (%s): %w", e.program, err)
+	}
 	if e.root == "" {
 		dir, err := os.MkdirTemp("", "turbolane-office-")
 		if err != nil {
@@ -162,6 +177,9 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	for n := range e.instances {
 		inst := newInstance(n, e.program, e.root, e.memory)
 		e.all = append(e.all, inst)
+		if e.lazy {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -349,28 +367,33 @@ func linkOrCopy(from, to string) error {
 	return nil
 }
 
-// acquire takes an idle instance, restarting it first if it died while idle.
+// acquire takes an idle instance, starting it first if it has not been
+// started yet (lazy start) or died while idle.
 func (e *Engine) acquire(ctx context.Context) (*instance, error) {
-	for {
-		var inst *instance
-		select {
-		case inst = <-e.idle:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for a LibreOffice instance: %w", ctx.Err())
-		case <-e.ctx.Done():
-			return nil, ErrClosed
-		}
-		if inst.alive() {
-			return inst, nil
-		}
-		e.logger.Warn("LibreOffice instance died while idle; restarting", "instance", inst.id)
-		e.restart(inst)
-		if inst.alive() {
-			return inst, nil
-		}
-		e.idle <- inst
-		return nil, domain.Failf(domain.CodeProcessorError, "LibreOffice could not be restarted")
+	var inst *instance
+	select {
+	case inst = <-e.idle:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for a LibreOffice instance: %w", ctx.Err())
+	case <-e.ctx.Done():
+		return nil, ErrClosed
 	}
+	if inst.alive() {
+		return inst, nil
+	}
+	if inst.started {
+		e.logger.Warn("LibreOffice instance died while idle; restarting", "instance", inst.id)
+		e.restarts.Add(1)
+	}
+	inst.stop()
+	if err := inst.start(e.ctx, ctx, e.startTimeout); err != nil {
+		e.idle <- inst
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("start LibreOffice: %w", ctx.Err())
+		}
+		return nil, domain.Failf(domain.CodeProcessorError, "LibreOffice could not be started: %v", err)
+	}
+	return inst, nil
 }
 
 // release returns inst to the pool, restarting it in the background first

@@ -54,7 +54,8 @@ type instance struct {
 	pipe    string // the single-instance pipe LibreOffice creates
 	memory  int64
 
-	conversions int // since the last start
+	conversions int  // since the last start
+	started     bool // has run at least once
 
 	mu     sync.Mutex
 	lines  []string // the server's output since the last reset
@@ -207,6 +208,7 @@ func (i *instance) start(life, parent context.Context, timeout time.Duration) er
 	_ = os.RemoveAll(warm)
 	i.takeLines()
 	i.conversions = 0
+	i.started = true
 	return nil
 }
 

@@ -40,13 +40,14 @@ func officePID(t *testing.T, inst *instance) int {
 }
 
 func TestRestartAfterN(t *testing.T) {
-	e := newEngine(t, WithRestartAfter(2))
+	e := newEngine(t, WithRestartAfter(2), WithLazyStart())
+	require.False(t, e.all[0].alive(), "a lazy engine starts LibreOffice at the first conversion")
 	txt := writeFile(t, "a.txt", "restart me\n")
+	_, err := convert(t, e, txt, "a.txt", "pdf")
+	require.NoError(t, err)
 	pid := officePID(t, e.all[0])
-	for range 2 {
-		_, err := convert(t, e, txt, "a.txt", "pdf")
-		require.NoError(t, err)
-	}
+	_, err = convert(t, e, txt, "a.txt", "pdf")
+	require.NoError(t, err)
 	// The second conversion sent the instance to a restart; the third
 	// waits for it and runs on the new process.
 	out, err := convert(t, e, txt, "a.txt", "pdf")
