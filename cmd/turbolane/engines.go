@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/convilyn/turbolane/domain"
 	"github.com/convilyn/turbolane/workers"
+	"github.com/convilyn/turbolane/workers/document"
 	"github.com/convilyn/turbolane/workers/image"
 	"github.com/convilyn/turbolane/workers/media"
 	"github.com/convilyn/turbolane/workers/ocr"
@@ -56,6 +58,25 @@ func buildEngines(cfg Config, logger *slog.Logger) (workers.Registry, func() err
 	registry.Register(img, domain.ImageConversion, domain.ImageCompression)
 
 	// --- documents ---
+	// LibreOffice starts at the first conversion, so that processes that
+	// never convert a document (API-only nodes, most tests) pay nothing.
+	docLimits, err := cfg.limits()
+	if err != nil {
+		return fail("document", err)
+	}
+	docOpts := []document.Option{
+		document.WithInstances(cfg.OfficeInstances), document.WithRestartAfter(cfg.OfficeRestartAfter),
+		document.WithMemoryLimit(docLimits.MemoryLimit), document.WithLazyStart(),
+	}
+	if logger != nil {
+		docOpts = append(docOpts, document.WithLogger(logger))
+	}
+	doc, err := document.New(context.Background(), docOpts...)
+	if err != nil {
+		return fail("document", err)
+	}
+	closers = append(closers, doc.Close)
+	registry.Register(doc, domain.DocumentConversion)
 
 	// --- PDF ---
 	pdfEngine, err := pdf.New()
