@@ -99,7 +99,7 @@ var specs = []Spec{
 		},
 	},
 	{
-		Type: DocumentConversion, Engine: "libreoffice",
+		Type: DocumentConversion, Engine: "libreoffice", Available: true,
 		Description:   "Convert office documents, spreadsheets and presentations.",
 		InputFormats:  []string{"doc", "docx", "odt", "rtf", "txt", "html", "xls", "xlsx", "ods", "csv", "ppt", "pptx", "odp"},
 		OutputFormats: []string{"pdf", "docx", "odt", "rtf", "txt", "html", "xlsx", "ods", "csv", "pptx", "odp"},
