@@ -124,10 +124,14 @@ func zipHas(t *testing.T, path, entry string) {
 
 func inputFor(t *testing.T, path, name string, size int64, target string) workers.Input {
 	t.Helper()
+	return inputForBench(t, path, name, size, target)
+}
+
+func inputForBench(tb testing.TB, path, name string, size int64, target string) workers.Input {
 	return workers.Input{
 		JobID: "job", ProcessorType: domain.DocumentConversion,
 		Params:  map[string]any{"output_format": target},
 		Files:   []workers.LocalFile{{Path: path, Name: name, Size: size}},
-		WorkDir: t.TempDir(),
+		WorkDir: tb.TempDir(),
 	}
 }
