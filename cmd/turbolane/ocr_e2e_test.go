@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // textPNG renders text black on white at 300 dpi with vips.
@@ -90,3 +91,41 @@ func TestOCRThroughAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasureOCRVersusCLI measures a job through the API (upload, create,
+// poll, download) against the tesseract CLI on the same image in the same
+// run, and logs the ratio. It only runs with TURBOLANE_MEASURE=1:
+//
+//	TURBOLANE_MEASURE=1 go test -run 'TestMeasure' -v ./cmd/turbolane
+func TestMeasureOCRVersusCLI(t *testing.T) {
+	if os.Getenv("TURBOLANE_MEASURE") == "" {
+		t.Skip("set TURBOLANE_MEASURE=1 to measure")
+	}
+	m := startServe(t)
+	c := newClient(t, m.URL, "")
+	png := textPNG(t, "The quick brown fox jumps over the lazy dog 1234567890")
+	path := filepath.Join(t.TempDir(), "in.png")
+	if err := os.WriteFile(path, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	var api, cli time.Duration
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		id := c.upload("in.png", png)
+		j := c.waitJob(c.createJob("ocr_processing", map[string]any{"file_id": id}).JobID)
+		if j.Status != "completed" {
+			t.Fatalf("job %+v", j)
+		}
+		_ = c.download(j.ResultFiles[0].DownloadURL)
+		api += time.Since(start)
+		start = time.Now()
+		if b, err := exec.Command("tesseract", path, filepath.Join(t.TempDir(), "out"), "-l", "eng", "txt").CombinedOutput(); err != nil {
+			t.Fatalf("tesseract: %v: %s", err, b)
+		}
+		cli += time.Since(start)
+	}
+	t.Logf("ocr txt: API %.0f ms/job, tesseract CLI %.0f ms/run, ratio %.2f×", ms(api)/n, ms(cli)/n, float64(api)/float64(cli))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gsPDF makes a PDF of n pages reading "<label> page <i>" with ghostscript.
@@ -122,5 +123,62 @@ func TestPDFThroughAPI(t *testing.T) {
 	j := c.waitJob(c.createJob("pdf_operations", map[string]any{"operation": "rotate", "file_id": broken}).JobID)
 	if j.Status != "failed" || j.Error == nil || j.Error.Code != "corrupt_input" {
 		t.Fatalf("broken PDF: %+v", j)
+	}
+}
+
+// TestMeasurePDFVersusQPDF measures merge and rotate jobs through the API
+// (upload, create, poll, download) against the qpdf CLI on the same inputs
+// in the same run (there is no pdfcpu CLI on the machine), and logs the
+// ratios. It only runs with TURBOLANE_MEASURE=1.
+func TestMeasurePDFVersusQPDF(t *testing.T) {
+	if os.Getenv("TURBOLANE_MEASURE") == "" {
+		t.Skip("set TURBOLANE_MEASURE=1 to measure")
+	}
+	m := startServe(t)
+	c := newClient(t, m.URL, "")
+	dir := t.TempDir()
+	x, y := gsPDF(t, "X", 40), gsPDF(t, "Y", 40)
+	xp, yp := filepath.Join(dir, "x.pdf"), filepath.Join(dir, "y.pdf")
+	for p, b := range map[string][]byte{xp: x, yp: y} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 5
+	for _, tc := range []struct {
+		name   string
+		params func(a, b string) map[string]any
+		files  [][]byte
+		qpdf   []string
+	}{
+		{"merge", func(a, b string) map[string]any {
+			return map[string]any{"operation": "merge", "file_ids": []string{a, b}}
+		},
+			[][]byte{x, y}, []string{"--empty", "--pages", xp, yp, "--", filepath.Join(dir, "q.pdf")}},
+		{"rotate", func(a, _ string) map[string]any {
+			return map[string]any{"operation": "rotate", "file_id": a, "angle": 90}
+		},
+			[][]byte{x}, []string{xp, filepath.Join(dir, "q.pdf"), "--rotate=+90:1-z"}},
+	} {
+		var api, cli time.Duration
+		for i := 0; i < n; i++ {
+			start := time.Now()
+			ids := []string{"", ""}
+			for k, f := range tc.files {
+				ids[k] = c.upload(fmt.Sprintf("f%d.pdf", k), f)
+			}
+			j := c.waitJob(c.createJob("pdf_operations", tc.params(ids[0], ids[1])).JobID)
+			if j.Status != "completed" {
+				t.Fatalf("job %+v", j)
+			}
+			_ = c.download(j.ResultFiles[0].DownloadURL)
+			api += time.Since(start)
+			start = time.Now()
+			if b, err := exec.Command("qpdf", tc.qpdf...).CombinedOutput(); err != nil {
+				t.Fatalf("qpdf: %v: %s", err, b)
+			}
+			cli += time.Since(start)
+		}
+		t.Logf("pdf %s (40-page inputs): API %.0f ms/job, qpdf %.0f ms/run, ratio %.2f×", tc.name, ms(api)/n, ms(cli)/n, float64(api)/float64(cli))
 	}
 }
