@@ -342,3 +342,24 @@ func TestCancelled(t *testing.T) {
 	_, err = e.Process(ctx, workers.Input{Params: p, Files: []workers.LocalFile{in}, WorkDir: t.TempDir()})
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+func TestSelectedPagesAndBrokenMergeInput(t *testing.T) {
+	e, dir := newEngine(t), t.TempDir()
+	in := makePDF(t, dir, "doc", 3)
+	outs, err := run(t, e, map[string]any{"operation": "watermark", "text": "DRAFT", "pages": "2"}, workers.Limits{}, in)
+	require.NoError(t, err)
+	for p, want := range map[string]int{"1": 0, "2": 1, "3": 0} {
+		got := text(t, outs[0].Path, "-raw", "-f", p, "-l", p)
+		require.Equal(t, want, strings.Count(strings.Join(strings.Fields(got), ""), "DRAFT"), "page %s: %q", p, got)
+	}
+
+	outs, err = run(t, e, map[string]any{"operation": "rotate", "angle": -90}, workers.Limits{}, in)
+	require.NoError(t, err)
+	require.Regexp(t, `Page +3 rot: +270\b`, pdfinfo(t, outs[0].Path, "-f", "1", "-l", "3"))
+
+	broken := filepath.Join(dir, "broken.pdf")
+	require.NoError(t, os.WriteFile(broken, []byte("%PDF-1.4\n1 0 obj <<"), 0o600))
+	_, err = run(t, e, map[string]any{"operation": "merge"}, workers.Limits{}, in, local(t, broken))
+	require.Equal(t, domain.CodeCorruptInput, code(t, err))
+	require.ErrorContains(t, err, "broken.pdf")
+}
