@@ -100,3 +100,35 @@ func TestTimeoutKillsAndRestarts(t *testing.T) {
 	require.Greater(t, e.Restarts(), before)
 	require.NotEqual(t, pid, officePID(t, e.all[0]))
 }
+
+func TestConcurrentConversionsOnTwoInstances(t *testing.T) {
+	e := newEngine(t, WithInstances(2), WithLazyStart())
+	errs := make(chan error, 4)
+	for n := range 4 {
+		go func() {
+			src := writeFile(t, "c.txt", "concurrent "+strconv.Itoa(n)+"\n")
+			fi, err := os.Stat(src)
+			if err != nil {
+				errs <- err
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			outs, err := e.Process(ctx, inputFor(t, src, "c.txt", fi.Size(), "txt"))
+			if err == nil {
+				var b []byte
+				b, err = os.ReadFile(outs[0].Path)
+				if err == nil && !strings.Contains(string(b), "concurrent "+strconv.Itoa(n)) {
+					err = errors.New("wrong text: " + string(b))
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	require.True(t, e.all[0].alive() && e.all[1].alive(), "both instances served")
+	require.NotEqual(t, officePID(t, e.all[0]), officePID(t, e.all[1]))
+	require.Zero(t, e.Restarts())
+}
