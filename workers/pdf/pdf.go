@@ -25,7 +25,7 @@ import (
 // Defaults applied when the runner passes zero limits.
 const (
 	DefaultMaxPages      = 2000
-	DefaultMaxInputBytes = 512 << 20
+	DefaultMaxInputBytes = 256 << 20 // pdfcpu holds the whole document in memory
 )
 
 // Engine runs pdf_operations with pdfcpu. It is safe for concurrent use: every
