@@ -258,3 +258,23 @@ func encryptedODT(t *testing.T, password string) []byte {
 	require.NoError(t, zw.Close())
 	return buf.Bytes()
 }
+
+func TestZipBombIsTooLarge(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range []string{"[Content_Types].xml", "xl/workbook.xml"} {
+		w, err := zw.Create(name)
+		require.NoError(t, err)
+		_, err = w.Write(bytes.Repeat([]byte("<row/>"), 1<<19)) // 3 MiB, a few KiB packed
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	p := writeFile(t, "bomb.xlsx", buf.String())
+	_, err := detect(p, "bomb.xlsx", 1<<20)
+	var pe *domain.ProcessingError
+	require.True(t, errors.As(err, &pe), "want a processing error, got %v", err)
+	require.Equal(t, domain.CodeInputTooLarge, pe.Code)
+	format, err := detect(p, "bomb.xlsx", 64<<20)
+	require.NoError(t, err)
+	require.Equal(t, "xlsx", format)
+}

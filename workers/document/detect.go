@@ -88,7 +88,10 @@ var (
 // name's extension only decides between the plain-text formats (txt, csv,
 // html) and whether unrecognised bytes are a broken office document
 // (corrupt_input) or something else (unsupported_format).
-func detect(path, name string) (string, error) {
+//
+// maxUnpacked bounds the summed uncompressed size of a zip package's parts
+// (a decompression bomb is input_too_large before LibreOffice sees it).
+func detect(path, name string, maxUnpacked int64) (string, error) {
 	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(name)), ".")
 	if ext == "htm" {
 		ext = "html"
@@ -108,7 +111,7 @@ func detect(path, name string) (string, error) {
 	case n == 0:
 		return "", domain.Failf(domain.CodeCorruptInput, "the document is empty")
 	case bytes.HasPrefix(head, zipMagic):
-		return detectZip(path)
+		return detectZip(path, maxUnpacked)
 	case bytes.HasPrefix(head, oleMagic):
 		return detectOLE(f)
 	case bytes.HasPrefix(head, rtfMagic):
@@ -139,15 +142,20 @@ func isBinaryFormat(ext string) bool {
 
 // detectZip tells ODF and OOXML packages apart and finds encrypted ODF.
 // A zip that cannot be opened (truncated: no central directory) is corrupt.
-func detectZip(path string) (string, error) {
+func detectZip(path string, maxUnpacked int64) (string, error) {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return "", domain.Failf(domain.CodeCorruptInput, "the document's zip container is damaged: %v", err)
 	}
 	defer zr.Close()
 	entries := map[string]*zip.File{}
+	var unpacked uint64
 	for _, f := range zr.File {
 		entries[f.Name] = f
+		unpacked += f.UncompressedSize64
+	}
+	if maxUnpacked > 0 && unpacked > uint64(maxUnpacked) {
+		return "", domain.Failf(domain.CodeInputTooLarge, "the document unpacks to %d bytes, more than the limit of %d", unpacked, maxUnpacked)
 	}
 	if mt, ok := entries["mimetype"]; ok {
 		b, err := readEntry(mt, 256)

@@ -25,6 +25,9 @@ const (
 	DefaultRestartAfter  = 100
 	DefaultStartTimeout  = 2 * time.Minute
 	DefaultMaxInputBytes = 256 << 20
+	// DefaultMaxUnpackedBytes bounds the unpacked parts of a docx, xlsx,
+	// pptx or OpenDocument package.
+	DefaultMaxUnpackedBytes = 1 << 30
 )
 
 // ErrClosed is returned by Process after Close.
@@ -42,6 +45,7 @@ type Engine struct {
 	ownRoot      bool
 	startTimeout time.Duration
 	lazy         bool
+	maxUnpacked  int64
 	logger       *slog.Logger
 
 	all      []*instance
@@ -84,8 +88,7 @@ func WithRestartAfter(n int) Option {
 // (RLIMIT_AS via prlimit, bytes; 0 is unbounded). LibreOffice 7.4
 // tolerates it: it starts and converts a small document under as little as
 // 512 MiB (measured), so the engine default of 2 GiB leaves room for large
-// documents while a decompression bomb fails instead of exhausting the
-// machine.
+// documents.
 func WithMemoryLimit(b int64) Option {
 	return func(e *Engine) error {
 		if b < 0 {
@@ -131,6 +134,19 @@ func WithStartTimeout(d time.Duration) Option {
 	}
 }
 
+// WithMaxUnpackedBytes bounds the summed uncompressed size of a zip-based
+// document's parts (default DefaultMaxUnpackedBytes); larger ones fail with
+// input_too_large.
+func WithMaxUnpackedBytes(n int64) Option {
+	return func(e *Engine) error {
+		if n < 1 {
+			return fmt.Errorf("unpacked size limit must be positive, got %d", n)
+		}
+		e.maxUnpacked = n
+		return nil
+	}
+}
+
 // WithLazyStart makes New return at once and starts each instance at its
 // first conversion (which then pays one cold start), for processes that may
 // never convert a document (tests, API-only nodes with a local worker).
@@ -156,7 +172,7 @@ func WithLogger(l *slog.Logger) Option {
 func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	e := &Engine{
 		program: "soffice", instances: DefaultInstances, restartAfter: DefaultRestartAfter,
-		startTimeout: DefaultStartTimeout, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		startTimeout: DefaultStartTimeout, maxUnpacked: DefaultMaxUnpackedBytes, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, o := range opts {
 		if err := o(e); err != nil {
@@ -239,7 +255,7 @@ func (e *Engine) Process(ctx context.Context, in workers.Input) ([]workers.Outpu
 	if file.Size > maxIn {
 		return nil, domain.Failf(domain.CodeInputTooLarge, "the document has %d bytes, more than the limit of %d", file.Size, maxIn)
 	}
-	format, err := detect(file.Path, file.Name)
+	format, err := detect(file.Path, file.Name, e.maxUnpacked)
 	if err != nil {
 		return nil, err
 	}
