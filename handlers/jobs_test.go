@@ -100,7 +100,6 @@ func TestCreateJobRejects(t *testing.T) {
 		{"quality 0", map[string]any{"processor_type": "image_conversion", "params": params("quality", 0)}, 422, "validation_error"},
 		{"quality 101", map[string]any{"processor_type": "image_conversion", "params": params("quality", 101)}, 422, "validation_error"},
 		{"unknown param", map[string]any{"processor_type": "image_conversion", "params": params("colour", "red")}, 422, "validation_error"},
-		{"not available yet", map[string]any{"processor_type": "document_conversion", "params": map[string]any{"file_id": fid, "output_format": "pdf"}}, 422, "validation_error"},
 		{"unknown file", map[string]any{"processor_type": "image_conversion", "params": params("file_id", domain.NewFileID())}, 404, "file_not_found"},
 		{"malformed file id", map[string]any{"processor_type": "image_conversion", "params": params("file_id", "../../etc/passwd")}, 404, "file_not_found"},
 		{"someone else's file", map[string]any{"processor_type": "image_conversion", "params": params("file_id", other)}, 404, "file_not_found"},
