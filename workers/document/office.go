@@ -40,8 +40,9 @@ var errInstanceDown = errors.New("LibreOffice instance is not running")
 //
 // Conversions reach it without UNO: a second soffice started with the same
 // -env:UserInstallation finds the running process's single-instance pipe,
-// hands it the --convert-to request and waits until it is done (measured on
-// LibreOffice 7.4: ~0.05 s per small document instead of 2–4 s cold). The
+// hands it the --convert-to request and waits until it is done. On
+// LibreOffice 7.4 BenchmarkWarmVsCold measured 0.20 s per small docx→pdf
+// against 3.7 s for a cold soffice --convert-to (18×, 2 cores, load 13). The
 // running process is kept alive by a tiny document it holds open — without
 // one, LibreOffice terminates after the first forwarded conversion. Only one
 // conversion runs on an instance at a time (the pool hands it out
