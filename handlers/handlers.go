@@ -263,8 +263,10 @@ func (s *server) routes() http.Handler {
 		r.Handle("/blobs/*", s.cfg.BlobHandler)
 	}
 	page := web.Handler()
-	r.Get("/", page.ServeHTTP)
-	r.Get(web.AssetsPrefix+"*", page.ServeHTTP)
+	r.Method(http.MethodGet, "/", page)
+	r.Method(http.MethodHead, "/", page)
+	r.Method(http.MethodGet, web.AssetsPrefix+"*", page)
+	r.Method(http.MethodHead, web.AssetsPrefix+"*", page)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Group(func(r chi.Router) {
