@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -409,4 +411,49 @@ func TestNewTranscriber(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, c.name, tr.Name())
 	}
+}
+
+// BenchmarkPocketsphinxLongRecording joins the five LibriVox sentences
+// TURBOLANE_LONG_REPEAT times (default 6, about 150 s) into one flac and
+// transcribes it in the default 120 s pieces: WER over the whole
+// recording, real-time factor and the peak RSS of the largest child
+// (pocketsphinx or ffmpeg), which stays flat however long the input is.
+func BenchmarkPocketsphinxLongRecording(b *testing.B) {
+	refs := references(b)
+	repeat := 6
+	if v := os.Getenv("TURBOLANE_LONG_REPEAT"); v != "" {
+		_, _ = fmt.Sscan(v, &repeat)
+	}
+	dir := b.TempDir()
+	list := filepath.Join(dir, "list.txt")
+	var lines, ref []string
+	ids := []string{"sense_and_sensibility_01_austen_64kb-0870", "sense_and_sensibility_01_austen_64kb-0880",
+		"sense_and_sensibility_01_austen_64kb-0890", "sense_and_sensibility_01_austen_64kb-0920", "sense_and_sensibility_01_austen_64kb-0930"}
+	for r := 0; r < repeat; r++ {
+		for _, id := range ids {
+			lines = append(lines, "file '"+filepath.Join(librivox, id+".wav")+"'")
+			ref = append(ref, refs[id])
+		}
+	}
+	require.NoError(b, os.WriteFile(list, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	long := filepath.Join(dir, "long.flac")
+	ffmpeg(b, "-f", "concat", "-safe", "0", "-i", list, "-c:a", "flac", long)
+	e, err := transcribe.New(transcribe.Pocketsphinx{})
+	require.NoError(b, err)
+	var doc transcribe.Document
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		r := run(b, e, domain.AudioTranscription, long, map[string]any{"output_format": "json"}, workers.Limits{MemoryLimit: 2 << 30})
+		require.NoError(b, r.err)
+		raw, err := os.ReadFile(r.outs[0].Path)
+		require.NoError(b, err)
+		require.NoError(b, json.Unmarshal(raw, &doc))
+	}
+	elapsed := time.Since(start).Seconds() / float64(b.N)
+	var children syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	b.ReportMetric(transcribe.WER(strings.Join(ref, " "), doc.Text), "WER")
+	b.ReportMetric(elapsed/doc.Duration, "RTF")
+	b.ReportMetric(doc.Duration, "audio-s")
+	b.ReportMetric(float64(children.Maxrss)/1024, "child-peak-RSS-MB")
 }
