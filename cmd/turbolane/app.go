@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/convilyn/turbolane/api"
 	"github.com/convilyn/turbolane/blobstore"
@@ -123,6 +124,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.Role.api() {
 		if err := m.startAPI(bg, listener, public, secret); err != nil {
+			return err
+		}
+	} else if cfg.MetricsAddr != "" {
+		if err := m.startMetrics(cfg.MetricsAddr); err != nil {
 			return err
 		}
 	}
@@ -321,6 +326,29 @@ func (m *Main) startAPI(ctx context.Context, l net.Listener, public string, secr
 	}
 	m.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	m.spawn("http", func() error {
+		if err := m.http.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+// startMetrics serves the registry for a process without the API.
+func (m *Main) startMetrics(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on --metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	m.URL = "http://" + l.Addr().String()
+	m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.spawn("metrics", func() error {
 		if err := m.http.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}

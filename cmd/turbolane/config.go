@@ -77,6 +77,10 @@ type Config struct {
 	WebhookEvents   string
 	WebhookConsumer string
 
+	// MetricsAddr serves /metrics (and /healthz) for a worker process,
+	// which has no API to serve them.
+	MetricsAddr string
+
 	// Replay options.
 	Verify bool
 }
@@ -175,6 +179,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", c.WebhookSecret, "HMAC-SHA256 key signing webhook deliveries (required with --webhook-url)")
 	fs.StringVar(&c.WebhookEvents, "webhook-events", c.WebhookEvents, "event types to forward, e.g. completed,failed; all for every type")
 	fs.StringVar(&c.WebhookConsumer, "webhook-consumer", c.WebhookConsumer, "name of the durable JetStream consumer behind the webhook (one per endpoint)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "worker role: serve /metrics and /healthz on this address (the API serves them itself)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -211,9 +212,19 @@ func TestWorkerKilledMidJobIsTakenOver(t *testing.T) {
 	_ = a.kill(syscall.SIGKILL)
 	killed := time.Now()
 
-	startProc(t, "worker B", workerArgs...)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startProc(t, "worker B", append(workerArgs, "--metrics-addr", metricsAddr)...)
 	done := c.waitJob(job.JobID)
 	waited := time.Since(killed)
+	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("worker metrics: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `turbolane_worker_runs_total{outcome="completed",pool="standard",processor_type="image_conversion"} 1`) {
+		t.Fatalf("worker B's /metrics does not count its completed run:\n%s", grepLines(string(body), "turbolane_worker"))
+	}
 	if done.Status != "completed" {
 		t.Fatalf("after takeover: %+v", done)
 	}
@@ -276,4 +287,14 @@ func TestServeSIGTERMHandsBackAndSIGKILLLosesNothing(t *testing.T) {
 	if hist := c.eventTypes(acked.JobID); count(hist, "completed") != 1 {
 		t.Fatalf("history after SIGKILL: %v", hist)
 	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
