@@ -134,6 +134,10 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Logger receives request errors; nil discards.
 	Logger *slog.Logger
+	// ParamChoices lists, per processor type and parameter, the values this
+	// deployment offers (the installed OCR languages, …); the catalog shows
+	// them as the parameter's enum. Validation stays with the engines.
+	ParamChoices map[domain.ProcessorType]map[string][]string
 	// UploadRetention is how long an upload that no job uses is kept before
 	// the sweeper deletes it.
 	UploadRetention time.Duration

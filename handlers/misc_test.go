@@ -151,3 +151,25 @@ func TestJSONResponses(t *testing.T) {
 	body, _ := io.ReadAll(res.Result().Body)
 	require.True(t, strings.HasSuffix(string(body), "\n"))
 }
+
+func TestProcessorsShowParamChoices(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *handlers.Config, _ *handlers.Deps) {
+		c.ParamChoices = map[domain.ProcessorType]map[string][]string{domain.OCRProcessing: {"language": {"deu", "eng"}}}
+	})
+	res := e.anon().do("GET", "/api/v1/processors", nil).status(http.StatusOK)
+	conform(t, "ProcessorCatalog", res.Body.Bytes())
+	var out struct {
+		Processors []domain.Spec
+	}
+	res.decode(&out)
+	for _, s := range out.Processors {
+		for _, p := range s.Params {
+			if s.Type == domain.OCRProcessing && p.Name == "language" {
+				require.Equal(t, []string{"deu", "eng"}, p.Enum)
+				return
+			}
+		}
+	}
+	t.Fatal("ocr_processing has no language param in the catalog")
+}

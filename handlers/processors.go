@@ -29,11 +29,32 @@ func (s *server) processors(w http.ResponseWriter, r *http.Request) {
 		plans[p] = n
 	}
 	writeJSON(w, http.StatusOK, processorsResponse{
-		Processors: domain.Specs(),
+		Processors: s.catalog(),
 		Limits: limitsJSON{
 			Plans: plans, LargeFileBytes: s.cfg.LargeFileBytes, MaxBatchItems: maxBatchItems,
 			MaxDownloadJobs: maxDownloadJobs, MaxJSONBodyBytes: maxJSONBody,
 			UploadRetention: int64(s.cfg.UploadRetention.Seconds()),
 		},
 	})
+}
+
+// catalog returns the processor specs with the choices this deployment
+// knows of (e.g. the installed OCR languages) filled into their params.
+func (s *server) catalog() []domain.Spec {
+	specs := domain.Specs()
+	for i, spec := range specs {
+		choices := s.cfg.ParamChoices[spec.Type]
+		if len(choices) == 0 {
+			continue
+		}
+		params := make([]domain.ParamSpec, len(spec.Params))
+		copy(params, spec.Params)
+		for j, p := range params {
+			if c, ok := choices[p.Name]; ok && len(p.Enum) == 0 {
+				params[j].Enum = c
+			}
+		}
+		specs[i].Params = params
+	}
+	return specs
 }

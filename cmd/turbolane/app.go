@@ -28,6 +28,7 @@ import (
 	"github.com/convilyn/turbolane/handlers"
 	"github.com/convilyn/turbolane/projections"
 	"github.com/convilyn/turbolane/workers"
+	"github.com/convilyn/turbolane/workers/ocr"
 )
 
 // Role is what a process runs.
@@ -315,6 +316,15 @@ func (m *Main) startAPI(ctx context.Context, l net.Listener, public string, secr
 	if m.disk != nil {
 		hcfg.BlobHandler = m.disk.Handler()
 	}
+	// The catalog lists the OCR languages installed here; an API on a
+	// machine without tesseract simply shows none.
+	lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+	if langs, err := ocr.Languages(lctx, ""); err == nil && len(langs) > 0 {
+		hcfg.ParamChoices = map[domain.ProcessorType]map[string][]string{domain.OCRProcessing: {"language": langs}}
+	} else if err != nil {
+		m.Logger.Debug("no OCR languages for the catalog", "err", err)
+	}
+	lcancel()
 	h, err := handlers.New(hcfg, handlers.Deps{
 		Commands: m.Store, History: m.Store, Jobs: view, Files: m.Store.Files(), Keys: keyStore{m.Store.Keys()},
 		Blobs: m.Blobs, EncodeEvent: func(ev domain.Event) any { return eventstore.CloudEventOf(ev) },
