@@ -177,6 +177,8 @@ var specs = []Spec{
 			{Name: "width", Kind: ParamInt, Min: num(2), Max: num(7680), Description: "target width", Operations: []string{"resize"}},
 			{Name: "height", Kind: ParamInt, Min: num(2), Max: num(4320), Description: "target height", Operations: []string{"resize"}},
 			{Name: "bitrate", Kind: ParamString, Description: "target bitrate such as 128k or 2M"},
+			{Name: "video_codec", Kind: ParamEnum, Enum: []string{"h264", "h265", "vp9", "av1"}, unsupported: true, Description: "video codec (default: h264 for mp4, mov and mkv, vp9 for webm)", Operations: []string{"transcode", "trim", "resize"}},
+			{Name: "audio_codec", Kind: ParamEnum, Enum: []string{"aac", "mp3", "opus", "vorbis", "flac", "pcm"}, unsupported: true, Description: "audio codec (default: the output format's usual one)", Operations: []string{"transcode", "trim", "resize", "extract_audio"}},
 		},
 	},
 }
