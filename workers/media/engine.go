@@ -60,6 +60,41 @@ var mimeTypes = map[string]string{
 func isVideoFormat(f string) bool { return f == "mp4" || f == "webm" || f == "mov" || f == "mkv" }
 func isImageFormat(f string) bool { return f == "jpg" || f == "png" }
 
+// videoCodecs and audioCodecs list the codecs each output format can hold;
+// the first is the default.
+var (
+	videoCodecs = map[string][]string{
+		"mp4": {"h264", "h265", "vp9", "av1"}, "mov": {"h264", "h265"},
+		"mkv": {"h264", "h265", "vp9", "av1"}, "webm": {"vp9", "av1"},
+	}
+	audioCodecs = map[string][]string{
+		"mp4": {"aac", "mp3", "opus"}, "mov": {"aac", "mp3"}, "mkv": {"aac", "opus", "mp3", "vorbis", "flac"},
+		"webm": {"opus", "vorbis"}, "mp3": {"mp3"}, "m4a": {"aac"}, "aac": {"aac"},
+		"ogg": {"opus", "vorbis", "flac"}, "opus": {"opus"}, "wav": {"pcm"}, "flac": {"flac"},
+	}
+)
+
+// codec returns the requested codec if format can hold it, or the format's
+// default when none was asked for.
+func codec(kind, asked, format string, table map[string][]string) (string, error) {
+	list := table[format]
+	if asked == "" {
+		if len(list) == 0 {
+			return "", nil
+		}
+		return list[0], nil
+	}
+	for _, c := range list {
+		if c == asked {
+			return c, nil
+		}
+	}
+	if len(list) == 0 {
+		return "", domain.Failf(domain.CodeUnsupportedFormat, "%s has no %s stream, so %s_codec %s does not apply", format, kind, kind, asked)
+	}
+	return "", domain.Failf(domain.CodeUnsupportedFormat, "%s cannot hold %s %s; it takes %s", format, kind, asked, strings.Join(list, ", "))
+}
+
 var bitrateRe = regexp.MustCompile(`^[1-9][0-9]*(\.[0-9]+)?[kKmM]?$`)
 
 // Process runs one media_processing job.
@@ -99,6 +134,17 @@ func (e *Engine) Process(ctx context.Context, in workers.Input) ([]workers.Outpu
 	j := &job{e: e, in: in, info: info, bitrate: bitrate}
 	if format, err = j.outputFormat(op, format); err != nil {
 		return nil, err
+	}
+	if op != "thumbnail" {
+		j.askedCodec = in.Params["video_codec"] != nil || in.Params["audio_codec"] != nil
+		asked, _ := in.Params["video_codec"].(string)
+		if j.vcodec, err = codec("video", asked, format, videoCodecs); err != nil {
+			return nil, err
+		}
+		asked, _ = in.Params["audio_codec"].(string)
+		if j.acodec, err = codec("audio", asked, format, audioCodecs); err != nil {
+			return nil, err
+		}
 	}
 	outDir, err := os.MkdirTemp(in.WorkDir, "media-out-")
 	if err != nil {
@@ -146,6 +192,10 @@ type job struct {
 	in      workers.Input
 	info    *Info
 	bitrate string
+	// vcodec and acodec are the codecs to encode with; askedCodec is true
+	// when the job named one (no stream copy then).
+	vcodec, acodec string
+	askedCodec     bool
 }
 
 // outputFormat checks the format against the operation and picks a default.
@@ -244,7 +294,7 @@ func (j *job) args(op, format string) (pre, post []string, length float64, err e
 				length = d
 			}
 		}
-		if format == j.info.Container() && j.bitrate == "" {
+		if format == j.info.Container() && j.bitrate == "" && !j.askedCodec {
 			// Same container: copy the streams (cuts on key frames).
 			post = []string{"-map", "0:v:0?", "-map", "0:a:0?", "-c", "copy", "-avoid_negative_ts", "make_zero"}
 			return pre, append(post, j.muxer(format)...), length, nil
@@ -297,11 +347,21 @@ func (j *job) encode(format, vfilter string) []string {
 			// Most encoders need even sides in yuv420p.
 			a = append(a, "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2")
 		}
-		switch format {
-		case "webm":
+		switch j.vcodec {
+		case "vp9":
 			a = append(a, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", strconv.Itoa(j.e.vp9Speed), "-row-mt", "1")
 			if j.bitrate == "" {
 				a = append(a, "-b:v", "0", "-crf", "36")
+			}
+		case "av1":
+			a = append(a, "-c:v", "libsvtav1", "-preset", "10")
+			if j.bitrate == "" {
+				a = append(a, "-crf", "40")
+			}
+		case "h265":
+			a = append(a, "-c:v", "libx265", "-preset", j.e.x264Preset, "-x265-params", "log-level=error")
+			if format == "mp4" || format == "mov" {
+				a = append(a, "-tag:v", "hvc1") // what Apple players look for
 			}
 		default:
 			a = append(a, "-c:v", "libx264", "-preset", j.e.x264Preset)
@@ -311,19 +371,21 @@ func (j *job) encode(format, vfilter string) []string {
 			a = append(a, "-b:v", j.bitrate)
 		}
 	}
-	switch format {
-	case "webm", "ogg", "opus":
+	switch j.acodec {
+	case "opus":
 		a = append(a, "-c:a", "libopus")
+	case "vorbis":
+		a = append(a, "-c:a", "libvorbis")
 	case "mp3":
 		a = append(a, "-c:a", "libmp3lame")
-	case "wav":
+	case "pcm":
 		a = append(a, "-c:a", "pcm_s16le")
 	case "flac":
 		a = append(a, "-c:a", "flac")
-	default: // mp4, mov, mkv, m4a, aac
+	default:
 		a = append(a, "-c:a", "aac")
 	}
-	if !video && j.bitrate != "" && format != "wav" && format != "flac" {
+	if !video && j.bitrate != "" && j.acodec != "pcm" && j.acodec != "flac" {
 		a = append(a, "-b:a", j.bitrate)
 	}
 	return append(a, j.muxer(format)...)

@@ -125,6 +125,45 @@ func TestTranscodeEveryContainer(t *testing.T) {
 	}
 }
 
+func TestCodecs(t *testing.T) {
+	dir := t.TempDir()
+	src := clip(t, dir)
+	cases := []struct {
+		format, vcodec, acodec string
+		wantV, wantA           string
+		code                   string
+	}{
+		{"mp4", "h265", "opus", "hevc", "opus", ""},
+		{"mkv", "av1", "vorbis", "av1", "vorbis", ""},
+		{"ogg", "", "flac", "", "flac", ""},
+		{"webm", "h264", "", "", "", domain.CodeUnsupportedFormat},
+		{"mp3", "", "aac", "", "", domain.CodeUnsupportedFormat},
+		{"wav", "h264", "", "", "", domain.CodeUnsupportedFormat},
+	}
+	for _, c := range cases {
+		t.Run(c.format+"/"+c.vcodec+"/"+c.acodec, func(t *testing.T) {
+			params := map[string]any{"operation": "transcode", "output_format": c.format}
+			if c.vcodec != "" {
+				params["video_codec"] = c.vcodec
+			}
+			if c.acodec != "" {
+				params["audio_codec"] = c.acodec
+			}
+			r := process(t, src, params, workers.Limits{MemoryLimit: 2 << 30})
+			if c.code != "" {
+				assert.Equal(t, c.code, code(r.err), "%v", r.err)
+				return
+			}
+			require.NoError(t, r.err)
+			info := probe(t, r.outs[0].Path)
+			if c.wantV != "" {
+				assert.Equal(t, c.wantV, info.Video().CodecName)
+			}
+			assert.Equal(t, c.wantA, info.Audio().CodecName)
+		})
+	}
+}
+
 func TestOperations(t *testing.T) {
 	dir := t.TempDir()
 	src := clip(t, dir)
