@@ -13,21 +13,32 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// errNoXattr means the file system does not store user extended attributes.
+var errNoXattr = errors.New("no user extended attributes on this file system")
 
 var _ Store = (*Disk)(nil)
 
 // Disk is the embedded store: objects are files in a local directory and
 // presigned URLs are HMAC-SHA256 signed links that Handler serves. Layout
-// under dir: objects/<key> holds the bytes, meta/<key>.json the content
-// type, tmp/ the uploads in flight (same file system, so the final rename is
-// atomic).
+// under dir: objects/<key> holds the bytes, tmp/ the uploads in flight (same
+// file system, so the final rename is atomic). The content type is an
+// extended attribute of the object's file (user.turbolane.content_type),
+// which the file's own fsync makes durable; on a file system without user
+// attributes it goes to a sidecar, meta/<key>.json, as it always did before.
+// Readers take the attribute, else the sidecar, else DefaultContentType.
 type Disk struct {
 	objects, meta, tmp string
 	baseURL            string
 	secret             []byte
 	now                func() time.Time
+
+	// noXattr is set once a Put finds that the file system has no user
+	// attributes; from then on every Put writes a sidecar.
+	noXattr atomic.Bool
 
 	// locks keep an object and its sidecar consistent for readers while a
 	// Put renames both into place or a Delete removes them; striped by key
@@ -120,7 +131,10 @@ type sidecar struct {
 }
 
 // Put streams r into a temporary file, fsyncs it and renames it into place,
-// so readers see either the old object or the complete new one.
+// so readers see either the old object or the complete new one. With the
+// content type in an attribute of the file, that costs two syncs: the file
+// (bytes and attribute) and the objects directory (the rename). With a
+// sidecar it costs four: the sidecar and the meta directory as well.
 func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	if err := d.put(ctx, key, r, size, contentType); err != nil {
 		return fmt.Errorf("put blob %s: %w", key, err)
@@ -154,6 +168,19 @@ func (d *Disk) put(ctx context.Context, key string, r io.Reader, size int64, con
 	if size >= 0 && n != size {
 		return fmt.Errorf("%w: declared %d bytes, read %d", ErrSizeMismatch, size, n)
 	}
+	ct := contentTypeOrDefault(contentType)
+	inAttr := false
+	if !d.noXattr.Load() {
+		// Set before the sync, so that one fsync covers bytes and type.
+		switch aerr := setContentTypeAttr(data.Name(), ct); {
+		case aerr == nil:
+			inAttr = true
+		case errors.Is(aerr, errNoXattr):
+			d.noXattr.Store(true)
+		}
+		// Any other refusal (a type too long for the file system's
+		// attribute space) falls back to the sidecar for this object.
+	}
 	if err := data.Sync(); err != nil {
 		return fmt.Errorf("sync temp file: %w", err)
 	}
@@ -161,24 +188,40 @@ func (d *Disk) put(ctx context.Context, key string, r io.Reader, size int64, con
 		return fmt.Errorf("close temp file: %w", err)
 	}
 
-	meta, err := d.writeSidecar(contentTypeOrDefault(contentType))
-	if err != nil {
-		return err
+	meta := ""
+	if !inAttr {
+		if meta, err = d.writeSidecar(ct); err != nil {
+			return err
+		}
 	}
 	mu := d.lock(key)
 	mu.Lock()
-	err = os.Rename(meta, d.metaPath(key))
+	if inAttr {
+		// A sidecar left by an older version of the object would be
+		// ignored (the attribute wins), but remove it so it cannot outlive
+		// the object. No directory sync: if it comes back after a crash,
+		// the attribute still wins.
+		if rerr := os.Remove(d.metaPath(key)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = rerr
+		}
+	} else {
+		err = os.Rename(meta, d.metaPath(key))
+	}
 	if err == nil {
 		err = os.Rename(data.Name(), d.objectPath(key))
 	}
 	mu.Unlock()
 	if err != nil {
-		_ = os.Remove(meta)
+		if meta != "" {
+			_ = os.Remove(meta)
+		}
 		return fmt.Errorf("rename into place: %w", err)
 	}
 	// The renames are durable only once the directories are synced.
-	if err := syncDir(d.meta); err != nil {
-		return err
+	if !inAttr {
+		if err := syncDir(d.meta); err != nil {
+			return err
+		}
 	}
 	return syncDir(d.objects)
 }
@@ -257,10 +300,15 @@ func (d *Disk) open(key string) (*os.File, Info, error) {
 	return f, Info{Size: fi.Size(), ContentType: ct, ModTime: fi.ModTime()}, nil
 }
 
-// readContentType falls back to the default type when the sidecar is missing
-// or unreadable: the bytes are what matter, and a lost sidecar must not make
-// the object unreadable.
+// readContentType reads the object's attribute, else its sidecar (objects
+// written on a file system without attributes, or by an older version), and
+// falls back to the default type when both are missing or unreadable: the
+// bytes are what matter, and a lost sidecar must not make the object
+// unreadable.
 func (d *Disk) readContentType(key string) string {
+	if ct, ok := contentTypeAttrOf(d.objectPath(key)); ok {
+		return ct
+	}
 	b, err := os.ReadFile(d.metaPath(key))
 	if err != nil {
 		return DefaultContentType

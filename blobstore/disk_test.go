@@ -265,14 +265,71 @@ func TestDiskHandlerWithoutPrefix(t *testing.T) {
 func TestDiskSurvivesLostSidecar(t *testing.T) {
 	t.Parallel()
 	d, dir := newDisk(t)
+	blobstore.WithoutXattr(d)
 	ctx := context.Background()
 	key := domain.NewFileID()
 	require.NoError(t, d.Put(ctx, key, strings.NewReader("abc"), 3, "text/plain"))
-	require.NoError(t, os.Remove(filepath.Join(dir, "meta", key+".json")))
 	info, err := d.Stat(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "text/plain", info.ContentType, "without attributes the type is in the sidecar")
+	require.NoError(t, os.Remove(filepath.Join(dir, "meta", key+".json")))
+	info, err = d.Stat(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, blobstore.DefaultContentType, info.ContentType)
 	require.NoError(t, d.Delete(ctx, key))
+}
+
+// The content type lives in an attribute of the object's file: no sidecar
+// is written, a sidecar of an older version of the object is removed, and
+// objects written with sidecars (by an older version of the store, or on a
+// file system without attributes) keep their type.
+func TestDiskContentTypeAttribute(t *testing.T) {
+	t.Parallel()
+	d, dir := newDisk(t)
+	ctx := context.Background()
+	sidecar := func(key string) string { return filepath.Join(dir, "meta", key+".json") }
+	stat := func(d *blobstore.Disk, key string) string {
+		t.Helper()
+		info, err := d.Stat(ctx, key)
+		require.NoError(t, err)
+		rc, ginfo, err := d.Get(ctx, key)
+		require.NoError(t, err)
+		require.NoError(t, rc.Close())
+		require.Equal(t, info.ContentType, ginfo.ContentType)
+		return info.ContentType
+	}
+
+	key := domain.NewFileID()
+	require.NoError(t, d.Put(ctx, key, strings.NewReader("abc"), 3, "image/webp"))
+	if !blobstore.UsesXattr(d) {
+		t.Skip("the test directory's file system has no user extended attributes")
+	}
+	assert.Equal(t, "image/webp", stat(d, key))
+	_, err := os.Stat(sidecar(key))
+	require.ErrorIs(t, err, os.ErrNotExist, "no sidecar when the file system has attributes")
+
+	legacy, err := blobstore.NewDisk(dir, "http://example.com", testSecret)
+	require.NoError(t, err)
+	blobstore.WithoutXattr(legacy)
+	old := domain.NewFileID()
+	require.NoError(t, legacy.Put(ctx, old, strings.NewReader("v1"), 2, "text/csv"))
+	assert.Equal(t, "text/csv", stat(d, old), "a sidecar object reads back through an attribute store")
+	require.NoError(t, d.Put(ctx, old, strings.NewReader("v2"), 2, "application/pdf"))
+	assert.Equal(t, "application/pdf", stat(d, old))
+	_, err = os.Stat(sidecar(old))
+	require.ErrorIs(t, err, os.ErrNotExist, "the old version's sidecar goes with it")
+
+	long := "application/x." + strings.Repeat("a", 300)
+	require.NoError(t, d.Put(ctx, key, strings.NewReader("x"), 1, long))
+	assert.Equal(t, long, stat(d, key), "a type longer than the first read buffer")
+
+	reopened, err := blobstore.NewDisk(dir, "http://example.com", testSecret)
+	require.NoError(t, err)
+	assert.Equal(t, long, stat(reopened, key))
+	require.NoError(t, d.Delete(ctx, key))
+	require.NoError(t, d.Delete(ctx, old))
+	_, err = d.Stat(ctx, key)
+	require.ErrorIs(t, err, blobstore.ErrNotFound)
 }
 
 func TestDiskPingFailsWhenUnwritable(t *testing.T) {
@@ -301,4 +358,26 @@ func TestDiskReopen(t *testing.T) {
 	assert.Equal(t, "text/plain", info.ContentType)
 	_, err = os.Stat(stale)
 	assert.ErrorIs(t, err, os.ErrNotExist, "a stale upload is removed on open")
+}
+
+// BenchmarkDiskPut puts a 1 KiB object: with the content type in an
+// attribute (two syncs) and in a sidecar (four syncs).
+func BenchmarkDiskPut(b *testing.B) {
+	body := strings.Repeat("x", 1024)
+	for _, tc := range []struct {
+		name    string
+		sidecar bool
+	}{{"attribute", false}, {"sidecar", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			d, err := blobstore.NewDisk(b.TempDir(), "http://example.com", testSecret)
+			require.NoError(b, err)
+			if tc.sidecar {
+				blobstore.WithoutXattr(d)
+			}
+			ctx := context.Background()
+			for b.Loop() {
+				require.NoError(b, d.Put(ctx, domain.NewFileID(), strings.NewReader(body), int64(len(body)), "image/png"))
+			}
+		})
+	}
 }
