@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -291,6 +292,9 @@ func inputFiles(t ProcessorType, op string, p map[string]any) ([]string, error) 
 	return []string{id}, nil
 }
 
+// bitratePattern is what ffmpeg's -b:v/-b:a accept that we let through.
+var bitratePattern = regexp.MustCompile(`^[1-9][0-9]{0,8}(\.[0-9]{1,3})?[kKmM]?$`)
+
 func crossCheck(t ProcessorType, op string, p map[string]any) error {
 	switch t {
 	case PDFOperations:
@@ -313,6 +317,9 @@ func crossCheck(t ProcessorType, op string, p map[string]any) error {
 			}
 		}
 	case MediaProcessing:
+		if b, ok := p["bitrate"].(string); ok && !bitratePattern.MatchString(b) {
+			return Validationf("params.bitrate must look like 128k, 2.5M or 96000; got %q", b)
+		}
 		if op == "resize" {
 			if _, w := p["width"]; !w {
 				if _, h := p["height"]; !h {

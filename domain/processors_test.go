@@ -32,6 +32,8 @@ func TestValidateParams(t *testing.T) {
 		{"param of other op", PDFOperations, `{"operation":"info","file_id":"a","password":"x"}`, ErrValidation},
 		{"trim", MediaProcessing, `{"operation":"trim","file_id":"a","start":1.5,"duration":2}`, nil},
 		{"resize none", MediaProcessing, `{"operation":"resize","file_id":"a"}`, ErrValidation},
+		{"bitrate ok", MediaProcessing, `{"operation":"transcode","file_id":"a","output_format":"mp4","bitrate":"2.5M"}`, nil},
+		{"bitrate hostile", MediaProcessing, `{"operation":"transcode","file_id":"a","output_format":"mp4","bitrate":"1k -i /etc/passwd"}`, ErrValidation},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

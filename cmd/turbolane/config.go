@@ -110,6 +110,9 @@ func DefaultConfig() Config {
 		LogLevel:         "info",
 		LogFormat:        "text",
 
+		// Media and speech run as long as the recording (real-time factor
+		// ≈ 0.6 for pocketsphinx), so they get hours, not --job-timeout.
+		ProcessorTimeouts:  "media_processing=3h,audio_transcription=3h,video_transcription=3h,ocr_processing=1h",
 		EngineMemoryLimit:  "2GiB",
 		MaxOutputBytes:     "2GiB",
 		OfficeInstances:    1,
