@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/convilyn/turbolane/domain"
 	"github.com/nats-io/nats.go"
@@ -130,4 +131,11 @@ func TestNoAnswerIsUnavailable(t *testing.T) {
 	other := errors.New("boom")
 	require.NotErrorIs(t, noAnswer(other), domain.ErrUnavailable)
 	require.NoError(t, noAnswer(nil))
+}
+
+func TestHandBackDelay(t *testing.T) {
+	t.Parallel()
+	for delivered, want := range map[uint64]time.Duration{0: time.Second, 1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 5: 16 * time.Second, 50: 16 * time.Second} {
+		require.Equal(t, want, handBackDelay(delivered), "delivery %d", delivered)
+	}
 }

@@ -231,12 +231,28 @@ func (s *Store) handleWork(ctx context.Context, msg jetstream.Msg, fn func(conte
 		_ = d.settle(func() error { return msg.DoubleAck(actx) })
 		return
 	}
-	delay := nakDelay
+	delay := handBackDelay(d.delivered)
 	if ctx.Err() != nil {
 		delay = 0 // shutting down: hand it back now
 	}
 	_ = d.Nak(delay)
 }
+
+// handBackDelay is how long a handed-back item waits before its next
+// delivery: nakDelay doubling per delivery, at most maxHandBackDelay. A
+// worker hands items back when NATS does not answer (a node of the cluster
+// died and its streams elect new leaders); without the backoff one item
+// burnt its deliveries within seconds and failed with worker_lost.
+func handBackDelay(delivered uint64) time.Duration {
+	delay := nakDelay
+	for i := uint64(1); i < delivered && delay < maxHandBackDelay; i++ {
+		delay *= 2
+	}
+	return min(delay, maxHandBackDelay)
+}
+
+// maxHandBackDelay caps handBackDelay.
+const maxHandBackDelay = 16 * time.Second
 
 type delivery struct {
 	msg       jetstream.Msg
