@@ -19,6 +19,10 @@ import (
 	"time"
 )
 
+// maxTakeoverWait is the goal for the longest time a job waits after its
+// worker died before another worker takes it over.
+const maxTakeoverWait = 60 * time.Second
+
 // options are the checker's settings (its flags).
 type options struct {
 	Duration       time.Duration // how long clients create jobs
@@ -67,7 +71,8 @@ type report struct {
 	Lost, Duplicated, Inconsistent int
 	FoldMismatch, MissingResults   int
 	AttemptTerminalViolations      int
-	Takeovers                      int
+	Takeovers, TakeoversAlive      int
+	MaxAliveTakeoverGap            time.Duration // from the run's start to its takeover, no dead worker
 	MaxTakeoverWait                time.Duration
 	Kills, Pauses                  map[string]int
 	FailedRequests                 map[string]int
@@ -100,7 +105,11 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "replay --verify equal:          %d of 2 API replicas\n", r.ReplayVerified)
 	fmt.Fprintf(w, "kills survived:                 %d %v\n", sum(r.Kills), r.Kills)
 	fmt.Fprintf(w, "pauses survived:                %d %v\n", sum(r.Pauses), r.Pauses)
-	fmt.Fprintf(w, "takeovers:                      %d; longest wait after the worker died: %s (goal ≤ 60s)\n", r.Takeovers, r.MaxTakeoverWait.Round(time.Millisecond))
+	fmt.Fprintf(w, "takeovers:                      %d (%d of a worker that was not killed or paused); longest wait after the worker died: %s (goal ≤ 60s)\n",
+		r.Takeovers, r.TakeoversAlive, r.MaxTakeoverWait.Round(time.Millisecond))
+	if r.TakeoversAlive > 0 {
+		fmt.Fprintf(w, "  a run of a live worker was taken over at most %s after it started\n", r.MaxAliveTakeoverGap.Round(time.Millisecond))
+	}
 	fmt.Fprintf(w, "requests failed and retried:    %d %v\n", sum(r.FailedRequests), r.FailedRequests)
 	fmt.Fprintf(w, "creates without an answer:      %d (not promises, not checked)\n", r.AmbiguousCreates)
 	fmt.Fprintf(w, "read-your-write on the other replica: %d checks, %d misses\n", r.ReadYourWrite, r.RYWMisses)
@@ -191,7 +200,11 @@ func run(ctx context.Context, o options) (*report, error) {
 		o.Out = os.Stdout
 	}
 	dir := o.Dir
-	if dir == "" {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create work dir: %w", err)
+		}
+	} else {
 		d, err := os.MkdirTemp("", "turbolane-checker-")
 		if err != nil {
 			return nil, err
@@ -259,6 +272,9 @@ func run(ctx context.Context, o options) (*report, error) {
 		rep.problem("%d reads of a job on the other replica right after its 202 answered 404", rep.RYWMisses)
 	}
 	verify(ctx, tp, st.acked, rep)
+	if rep.MaxTakeoverWait > maxTakeoverWait {
+		rep.problem("a job waited %s after its worker died (goal ≤ %s)", rep.MaxTakeoverWait.Round(time.Millisecond), maxTakeoverWait)
+	}
 	replayVerify(ctx, tp, rep)
 	rep.print(o.Out)
 	return rep, nil
@@ -384,6 +400,7 @@ func checkHistory(tp *topology, a acked, j job, events []event, rep *report) {
 	status := ""
 	var results []string
 	lastRun := map[int]eventData{} // attempt → latest started
+	lastRunAt := map[int]time.Time{}
 	for _, e := range events {
 		var d eventData
 		_ = json.Unmarshal(e.Data, &d)
@@ -394,17 +411,27 @@ func checkHistory(tp *topology, a acked, j job, events []event, rep *report) {
 			status = "processing"
 			if d.Takeover {
 				rep.Takeovers++
+				// The wait counts from the kill or pause of the worker that
+				// ran the attempt, while it ran it; a takeover with no such
+				// outage (heart-beats lost while a NATS node was down) is
+				// counted apart.
+				dead := false
 				if prev, ok := lastRun[attempt]; ok {
 					if pid := workerPid(prev.WorkerID); pid != 0 {
 						for _, w := range tp.workers {
-							if at, ok := w.lastOutage(pid, e.Time); ok {
+							if at, ok := w.outageBetween(pid, lastRunAt[attempt], e.Time); ok {
+								dead = true
 								rep.MaxTakeoverWait = max(rep.MaxTakeoverWait, e.Time.Sub(at))
 							}
 						}
 					}
 				}
+				if !dead {
+					rep.TakeoversAlive++
+					rep.MaxAliveTakeoverGap = max(rep.MaxAliveTakeoverGap, e.Time.Sub(lastRunAt[attempt]))
+				}
 			}
-			lastRun[attempt] = d
+			lastRun[attempt], lastRunAt[attempt] = d, e.Time
 			if a.Large && !d.Takeover {
 				rep.LargeJobs++
 				if slices.ContainsFunc(tp.workers[1:], func(p *process) bool { return hasIncarnation(p, workerPid(d.WorkerID)) }) {

@@ -135,14 +135,14 @@ func (p *process) signal(sig syscall.Signal, grace time.Duration) error {
 
 func (p *process) kill() { _ = p.signal(syscall.SIGKILL, time.Minute) }
 
-// lastOutage reports the latest time before t at which the incarnation
-// with this pid was killed or paused.
-func (p *process) lastOutage(pid int, t time.Time) (time.Time, bool) {
+// outageBetween reports the latest time in (from, to) at which the
+// incarnation with this pid was killed or paused.
+func (p *process) outageBetween(pid int, from, to time.Time) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var last time.Time
 	for _, o := range p.outages {
-		if o.pid == pid && o.at.Before(t) && o.at.After(last) {
+		if o.pid == pid && o.at.After(from) && o.at.Before(to) && o.at.After(last) {
 			last = o.at
 		}
 	}
