@@ -138,6 +138,9 @@ func faults(o options, rep *report) []fault {
 	kill := func(kind string, pick func(*topology) (*process, func(context.Context) error), hold time.Duration) fault {
 		return fault{"kill " + kind, func(ctx context.Context, tp *topology) error {
 			p, restart := pick(tp)
+			if pool, ok := strings.CutPrefix(kind, "worker-"); ok {
+				tp.waitBusy(ctx, pool, 5*time.Second)
+			}
 			p.kill()
 			rep.Kills[kind]++
 			sleep(ctx, hold)
@@ -166,6 +169,7 @@ func faults(o options, rep *report) []fault {
 	}
 	pause := fault{"pause worker-standard", func(ctx context.Context, tp *topology) error {
 		p := tp.workers[0]
+		tp.waitBusy(ctx, "standard", 5*time.Second)
 		if err := p.signal(syscall.SIGSTOP, 0); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -306,5 +307,31 @@ func waitHTTP(ctx context.Context, url string, within time.Duration) error {
 			return fmt.Errorf("%s not ready after %s: %w", url, within, last)
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// waitBusy waits up to within for the pool to have a job running (its
+// consumer's ack-pending count, read from an API's /metrics), so that a
+// worker fault hits a job in flight rather than an idle process.
+func (tp *topology) waitBusy(ctx context.Context, pool string, within time.Duration) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	series := fmt.Sprintf(`turbolane_queue_depth{pool=%q,state="running"} `, pool)
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		for _, base := range tp.apiURLs {
+			res, err := c.Get(base + "/metrics")
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, series); ok && v != "0" {
+					return
+				}
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
