@@ -216,17 +216,25 @@ func TestWorkerKilledMidJobIsTakenOver(t *testing.T) {
 	startProc(t, "worker B", append(workerArgs, "--metrics-addr", metricsAddr)...)
 	done := c.waitJob(job.JobID)
 	waited := time.Since(killed)
-	res, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("worker metrics: %v", err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if !strings.Contains(string(body), `turbolane_worker_runs_total{outcome="completed",pool="standard",processor_type="image_conversion"} 1`) {
-		t.Fatalf("worker B's /metrics does not count its completed run:\n%s", grepLines(string(body), "turbolane_worker"))
-	}
 	if done.Status != "completed" {
 		t.Fatalf("after takeover: %+v", done)
+	}
+	// The run is counted just after its completed event is appended.
+	want := `turbolane_worker_runs_total{outcome="completed",pool="standard",processor_type="image_conversion"} 1`
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		res, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatalf("worker metrics: %v", err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if body = string(b); strings.Contains(body, want) {
+			break
+		}
+	}
+	if !strings.Contains(body, want) {
+		t.Fatalf("worker B's /metrics does not count its completed run:\n%s", grepLines(body, "turbolane_worker"))
 	}
 	hist := c.eventTypes(job.JobID)
 	t.Logf("worker killed; job completed %s later; history %v", waited.Round(time.Millisecond), hist)
