@@ -359,6 +359,54 @@ func TestProgressIsCoalesced(t *testing.T) {
 	require.Equal(t, domain.StatusCompleted, e.job(t, id).Status)
 }
 
+// A run that is done within the first coalescing interval writes no
+// progress event, however often its engine reports.
+func TestQuickRunWritesNoProgress(t *testing.T) {
+	e := newEnv(t)
+	chatty := engineFunc(func(ctx context.Context, in workers.Input) ([]workers.Output, error) {
+		for i := 0; i <= 100; i += 10 {
+			in.Progress(i, "step")
+		}
+		return copyEngine(ctx, in)
+	})
+	r := e.runner(t, e.store, registry(chatty, domain.ImageConversion), workers.WithProgressCoalescing(time.Hour, 5))
+	id := e.create(t, domain.ImageConversion, params(), domain.PoolStandard, e.upload(t, "a.jpg", "image/jpeg", []byte("x")))
+	require.NoError(t, r.Handle(context.Background(), item(id, 0)))
+	evs := e.events(t, id)
+	require.Zero(t, count(evs, domain.EventProgressed))
+	require.Equal(t, domain.StatusCompleted, e.job(t, id).Status)
+}
+
+// A run that outlasts the first interval reports its progress.
+func TestLongerRunReportsProgressAfterTheFirstInterval(t *testing.T) {
+	e := newEnv(t)
+	var id string
+	slow := engineFunc(func(ctx context.Context, in workers.Input) ([]workers.Output, error) {
+		in.Progress(40, "half way")
+		for count(e.events(t, id), domain.EventProgressed) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return copyEngine(ctx, in)
+	})
+	r := e.runner(t, e.store, registry(slow, domain.ImageConversion), workers.WithProgressCoalescing(20*time.Millisecond, 5), workers.WithDefaultTimeout(time.Minute))
+	id = e.create(t, domain.ImageConversion, params(), domain.PoolStandard, e.upload(t, "a.jpg", "image/jpeg", []byte("x")))
+	require.NoError(t, r.Handle(context.Background(), item(id, 0)))
+	j := e.job(t, id)
+	require.Equal(t, domain.StatusCompleted, j.Status, "the engine saw its progress recorded before the timeout")
+	evs := e.events(t, id)
+	require.Equal(t, 1, count(evs, domain.EventProgressed))
+	for _, ev := range evs {
+		if p, ok := ev.Data.(domain.Progressed); ok {
+			require.Equal(t, 40, p.Progress)
+			require.Equal(t, "half way", p.Message)
+		}
+	}
+}
+
 func TestLostLeaseStopsTheRun(t *testing.T) {
 	e := newEnv(t)
 	started := make(chan struct{})
