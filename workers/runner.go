@@ -452,19 +452,45 @@ func (r *Runner) put(ctx context.Context, job domain.Job, o Output) (domain.Resu
 		mime = "application/octet-stream"
 	}
 	rf := domain.ResultFile{FileID: domain.NewFileID(), FileName: o.Name, MimeType: mime, SizeBytes: st.Size()}
-	if err := r.blobs.Put(ctx, rf.FileID, f, st.Size(), mime); err != nil {
-		return domain.ResultFile{}, fmt.Errorf("store output %s: %w", o.Name, err)
-	}
 	now := r.now().UTC()
 	rec := domain.File{
 		ID: rf.FileID, UserID: job.UserID, Name: o.Name, Size: st.Size(), MimeType: mime,
 		Kind: domain.FileResult, JobID: job.ID, Confirmed: true, CreatedAt: now, ExpiresAt: now.Add(r.retention),
 	}
-	if err := r.files.Put(ctx, rec); err != nil {
+	// The bytes and the record are written at the same time: each is a
+	// durable write of its own (file and directory fsyncs; a KV put), and
+	// neither needs the other. A record whose bytes are not there yet is
+	// harmless: its id is new and reaches no one until the completed event,
+	// which is appended only after both are durable. Should the process die
+	// in between, the record or the blob is an orphan no job names, and the
+	// retention sweeper deletes it.
+	putCtx, cancelPut := context.WithCancel(ctx)
+	defer cancelPut()
+	blobErr := make(chan error, 1)
+	go func() { blobErr <- r.blobs.Put(putCtx, rf.FileID, f, st.Size(), mime) }()
+	recErr := r.files.Put(ctx, rec)
+	if recErr != nil {
+		cancelPut()
+	}
+	if err := <-blobErr; err != nil || recErr != nil {
+		if recErr == nil {
+			r.deleteRecord(ctx, rf.FileID)
+		}
 		r.deleteBlob(ctx, rf.FileID)
-		return domain.ResultFile{}, fmt.Errorf("record output %s: %w", o.Name, err)
+		if err != nil {
+			return domain.ResultFile{}, fmt.Errorf("store output %s: %w", o.Name, err)
+		}
+		return domain.ResultFile{}, fmt.Errorf("record output %s: %w", o.Name, recErr)
 	}
 	return rf, nil
+}
+
+func (r *Runner) deleteRecord(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.files.Delete(ctx, id); err != nil && !errors.Is(err, domain.ErrFileNotFound) {
+		r.log.Warn("delete record of discarded result", "file", id, "err", err)
+	}
 }
 
 // discard deletes uploaded results that no job will own. It runs even after
@@ -473,9 +499,7 @@ func (r *Runner) discard(ctx context.Context, results []domain.ResultFile) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	for _, rf := range results {
-		if err := r.files.Delete(ctx, rf.FileID); err != nil && !errors.Is(err, domain.ErrFileNotFound) {
-			r.log.Warn("delete record of discarded result", "file", rf.FileID, "err", err)
-		}
+		r.deleteRecord(ctx, rf.FileID)
 		r.deleteBlob(ctx, rf.FileID)
 	}
 }

@@ -2,6 +2,9 @@ package workers_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,5 +107,54 @@ func TestSharedInputIsExtendedOnce(t *testing.T) {
 		rec, err := e.store.Files().Get(ctx, rf.FileID)
 		require.NoError(t, err)
 		require.False(t, up.ExpiresAt.Before(rec.ExpiresAt), "the input must outlive result %s", rf.FileID)
+	}
+}
+
+// failingBlobs refuses every Put.
+type failingBlobs struct{ workers.Blobs }
+
+func (failingBlobs) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	return errors.New("disk full")
+}
+
+// failingResults refuses to record results.
+type failingResults struct{ workers.FileRecords }
+
+func (f failingResults) Put(ctx context.Context, rec domain.File) error {
+	if rec.Kind == domain.FileResult {
+		return errors.New("kv unavailable")
+	}
+	return f.FileRecords.Put(ctx, rec)
+}
+
+// A result's bytes and record are written side by side; when either fails,
+// the other is removed, the job is not completed and the item is handed
+// back.
+func TestFailedResultWriteLeavesNothing(t *testing.T) {
+	for name, tc := range map[string]struct {
+		failBlob, failRecord bool
+	}{
+		"blob put fails":   {failBlob: true},
+		"record put fails": {failRecord: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			var blobs workers.Blobs = e.blobs
+			if tc.failBlob {
+				blobs = failingBlobs{e.blobs}
+			}
+			var files workers.FileRecords = e.store.Files()
+			if tc.failRecord {
+				files = failingResults{files}
+			}
+			r, err := workers.NewRunner(e.store, blobs, files, registry(engineFunc(copyEngine), domain.ImageConversion),
+				workers.WithWorkRoot(e.workRoot), workers.WithLogger(slog.New(slog.DiscardHandler)))
+			require.NoError(t, err)
+			id := e.create(t, domain.ImageConversion, params(), domain.PoolStandard, e.upload(t, "a.jpg", "image/jpeg", []byte("x")))
+			require.Error(t, r.Handle(context.Background(), item(id, 0)), "handed back for another try")
+			require.Zero(t, count(e.events(t, id), domain.EventCompleted))
+			require.Empty(t, e.resultRecords(t, id))
+			require.Equal(t, 1, e.blobCount(t), "only the input is left")
+		})
 	}
 }
