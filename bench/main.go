@@ -36,6 +36,7 @@ var (
 	images   = flag.Int("images", 12, "JPEG→WebP conversions in the image phase")
 	only     = flag.String("only", "", "comma-separated phases to run: polling,overhead,images,memory (default all)")
 	slots    = flag.Int("slots", 0, "--standard-slots for turbolane serve (0: the server's default)")
+	poll     = flag.Duration("poll", 20*time.Millisecond, "how long each tiny-job client waits before each poll in the overhead phase")
 	rounds   = flag.Int("rounds", 3, "alternate baseline and Turbo Lane this many times per phase, so that load from other processes hits both alike")
 	bare     = flag.String("bare-server", "", "internal: serve the bare baseline handler on this address")
 )
@@ -477,6 +478,7 @@ func benchOverhead(s *server) error {
 	var jobs atomic.Int64
 	var idsMu sync.Mutex
 	var ids []string
+	var lats []time.Duration // client-side, create to terminal status seen
 	var jerr atomic.Value
 	var jobTime time.Duration
 	tiny := func(d time.Duration) {
@@ -488,13 +490,16 @@ func benchOverhead(s *server) error {
 			go func() {
 				defer wg.Done()
 				for jctx.Err() == nil {
-					j, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "png"}, 20*time.Millisecond)
+					t0 := time.Now()
+					j, err := s.runJob("image_conversion", map[string]any{"file_id": fid, "output_format": "png"}, *poll)
 					if err != nil {
 						jerr.Store(err)
 						return
 					}
+					lat := time.Since(t0)
 					idsMu.Lock()
 					ids = append(ids, j.JobID)
+					lats = append(lats, lat)
 					idsMu.Unlock()
 					jobs.Add(1)
 				}
@@ -523,20 +528,40 @@ func benchOverhead(s *server) error {
 	// spread across the phase.
 	sample := min(len(ids), 50)
 	total := 0
+	// Where a job's time goes, from the event times the server recorded:
+	// created to started (dispatch and queue) and started to completed (the
+	// slot). The client-side latency adds the HTTP calls, the projection and
+	// the poll interval.
+	var queued, inSlot, client time.Duration
 	for i := range sample {
-		var hist struct{ Events []json.RawMessage }
-		if err := s.call(http.MethodGet, "/api/v1/jobs/"+ids[i*len(ids)/sample]+"/events", "", nil, &hist); err != nil {
+		k := i * len(ids) / sample
+		var hist struct {
+			Events []struct {
+				Type string
+				Time time.Time
+			}
+		}
+		if err := s.call(http.MethodGet, "/api/v1/jobs/"+ids[k]+"/events", "", nil, &hist); err != nil {
 			return err
 		}
 		total += len(hist.Events)
+		at := map[string]time.Time{}
+		for _, ev := range hist.Events {
+			at[ev.Type[strings.LastIndex(ev.Type, ".")+1:]] = ev.Time
+		}
+		queued += at["started"].Sub(at["created"])
+		inSlot += at["completed"].Sub(at["started"])
+		client += lats[k]
 	}
 	perJob := float64(total) / float64(sample)
+	mean := func(d time.Duration) time.Duration { return (d / time.Duration(sample)).Round(10 * time.Microsecond) }
 	fmt.Printf("## Engine overhead: tiny-image jobs end to end vs raw JetStream publishes\n\n")
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| raw sync publish, 8 publishers, 512 B, same server and fsync setting | %.0f msg/s |\n", rawRate)
 	fmt.Printf("| events one job writes (mean of %d jobs) | %.2f |\n", sample, perJob)
 	fmt.Printf("| baseline jobs/s (publish rate ÷ events per job) | %.0f |\n", rawRate/perJob)
-	fmt.Printf("| turbolane tiny-image jobs/s (8 clients: create, process, poll) | %.1f |\n\n", jobRate)
+	fmt.Printf("| turbolane tiny-image jobs/s (8 clients: create, process, poll every %s) | %.1f |\n", *poll, jobRate)
+	fmt.Printf("| per job (mean of the sample): created → started, started → completed, client create → completed seen | %s, %s, %s |\n\n", mean(queued), mean(inSlot), mean(client))
 	fmt.Printf("ratio = **%.2f** (goal ≥ 0.5)\n\n", jobRate/(rawRate/perJob))
 	return nil
 }
