@@ -224,8 +224,17 @@ func TestOperations(t *testing.T) {
 		assert.Equal(t, 120, v.Height)
 	})
 	t.Run("bad bitrate", func(t *testing.T) {
-		r := process(t, src, map[string]any{"operation": "transcode", "bitrate": "-i /etc/passwd"}, workers.Limits{})
-		assert.Equal(t, domain.CodeUnsupportedFormat, code(r.err))
+		bad := map[string]any{"operation": "transcode", "file_id": "f1", "bitrate": "-i /etc/passwd"}
+		_, _, err := domain.ValidateParams(domain.MediaProcessing, bad)
+		require.ErrorIs(t, err, domain.ErrValidation, "refused at creation")
+		// The engine refuses it too, should a stored job ever carry it.
+		st, err := os.Stat(src)
+		require.NoError(t, err)
+		_, err = media.New().Process(context.Background(), workers.Input{
+			JobID: "j1", ProcessorType: domain.MediaProcessing, Params: bad, WorkDir: t.TempDir(),
+			Files: []workers.LocalFile{{Path: src, Name: filepath.Base(src), Size: st.Size()}}, Progress: func(int, string) {},
+		})
+		assert.Equal(t, domain.CodeUnsupportedFormat, code(err))
 	})
 	t.Run("thumbnail of audio", func(t *testing.T) {
 		audio := fixture(t, dir, "tone.wav", "-f", "lavfi", "-i", "sine=duration=1")
