@@ -447,6 +447,10 @@ func (c *apiClient) download(ctx context.Context, method, path string, in any, d
 		return 0, fmt.Errorf("create %s: %w", dest, err)
 	}
 	n, err := io.Copy(tmp, res.Body)
+	if err == nil {
+		// CreateTemp makes 0600; a downloaded result is an ordinary file.
+		err = tmp.Chmod(0o644)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
