@@ -422,9 +422,15 @@ func (s *server) deleteJob(w http.ResponseWriter, r *http.Request) {
 
 // cleanupFiles deletes a deleted job's inputs and results. The job is gone
 // either way, so failures are logged, not answered; the retention sweeper
-// catches what is left.
+// catches what is left. An input that another of the user's queued or
+// processing jobs still reads is kept: deleting one job must not break
+// another.
 func (s *server) cleanupFiles(r *http.Request, userID string, j domain.Job) {
+	inUse, known := s.inputsInUse(r.Context(), userID, j.ID)
 	for _, in := range j.InputFiles {
+		if !known || inUse[in.FileID] {
+			continue
+		}
 		f, err := s.deps.Files.Get(r.Context(), in.FileID)
 		if err != nil || f.UserID != userID {
 			continue
@@ -439,6 +445,37 @@ func (s *server) cleanupFiles(r *http.Request, userID string, j domain.Job) {
 	}
 }
 
+// maxActiveScan bounds how many of a user's unfinished jobs a delete looks
+// through for shared inputs (10 pages of 100).
+const maxActiveScan = 10
+
+// inputsInUse returns the input files of the user's queued and processing
+// jobs other than except. known is false when the view cannot say; the
+// caller then keeps every input (the retention sweeper removes them later).
+func (s *server) inputsInUse(ctx context.Context, userID, except string) (used map[string]bool, known bool) {
+	used = map[string]bool{}
+	for _, st := range []domain.Status{domain.StatusQueued, domain.StatusProcessing} {
+		for page := 1; page <= maxActiveScan; page++ {
+			jobs, total, err := s.deps.Jobs.List(ctx, domain.ListQuery{UserID: userID, Status: st, SortBy: "createdAt", Page: page, Limit: 100})
+			if err != nil {
+				s.log.Warn("list active jobs before cleanup; keeping the inputs", "user", userID, "err", err)
+				return nil, false
+			}
+			for _, other := range jobs {
+				if other.ID == except {
+					continue
+				}
+				for _, in := range other.InputFiles {
+					used[in.FileID] = true
+				}
+			}
+			if page*100 >= total {
+				break
+			}
+		}
+	}
+	return used, true
+}
 func (s *server) retryJob(w http.ResponseWriter, r *http.Request) {
 	id, err := user(r)
 	if err != nil {

@@ -241,6 +241,27 @@ func TestDeleteJob(t *testing.T) {
 	})
 }
 
+// TestDeleteKeepsInputsOfOtherJobs deletes one of two jobs on the same
+// upload: the other job's input must survive until it too is deleted.
+func TestDeleteKeepsInputsOfOtherJobs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.anon()
+	fid := c.upload("in.png", []byte("png bytes"))
+	create := func() string {
+		res := c.do("POST", "/api/v1/jobs", map[string]any{"processor_type": "image_conversion", "params": map[string]any{"file_id": fid, "output_format": "webp"}})
+		res.status(http.StatusAccepted)
+		return res.job()["jobId"].(string)
+	}
+	first, second := create(), create()
+	e.complete(first, domain.ResultFile{FileID: domain.NewFileID(), FileName: "out.webp", MimeType: "image/webp", SizeBytes: 3})
+	c.do("DELETE", "/api/v1/jobs/"+first, nil).status(http.StatusNoContent)
+	require.True(t, e.blobs.has(fid), "the queued job still reads the input")
+	require.True(t, e.files.has(fid))
+	c.do("DELETE", "/api/v1/jobs/"+second, nil).status(http.StatusNoContent)
+	require.False(t, e.blobs.has(fid), "no job uses it any more")
+}
+
 func TestRetryJob(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
