@@ -253,33 +253,23 @@ func (s *Store) History(ctx context.Context, jobID string) ([]CloudEvent, error)
 	return out, nil
 }
 
-// advanceLeader is advance answered by the stream leader.
-func (s *Store) advanceLeader(ctx context.Context, jobID string, j domain.Job) (domain.Job, error) {
-	filter, err := JobFilter(jobID)
-	if err != nil {
-		return j, err
-	}
-	err = s.readLeader(ctx, filter, j.Version, func(sm storedMsg) error {
-		ev, err := decodeStored(sm)
-		if err != nil {
-			return err
-		}
-		j = domain.Apply(j, ev)
-		return nil
-	})
-	if err != nil {
-		return j, fmt.Errorf("load job %s from the leader after sequence %d: %w", jobID, j.Version, err)
-	}
-	return j, nil
-}
-
 // advance folds the job's events after j.Version into j.
 func (s *Store) advance(ctx context.Context, jobID string, j domain.Job) (domain.Job, error) {
+	return s.fold(ctx, jobID, j, s.readAfter, "")
+}
+
+// advanceLeader is advance answered by the stream leader.
+func (s *Store) advanceLeader(ctx context.Context, jobID string, j domain.Job) (domain.Job, error) {
+	return s.fold(ctx, jobID, j, s.readLeader, " from the leader")
+}
+
+// fold applies the events read by read after j.Version to j.
+func (s *Store) fold(ctx context.Context, jobID string, j domain.Job, read func(context.Context, string, uint64, func(storedMsg) error) error, from string) (domain.Job, error) {
 	filter, err := JobFilter(jobID)
 	if err != nil {
 		return j, err
 	}
-	err = s.readAfter(ctx, filter, j.Version, func(sm storedMsg) error {
+	err = read(ctx, filter, j.Version, func(sm storedMsg) error {
 		ev, err := decodeStored(sm)
 		if err != nil {
 			return err
@@ -288,7 +278,7 @@ func (s *Store) advance(ctx context.Context, jobID string, j domain.Job) (domain
 		return nil
 	})
 	if err != nil {
-		return j, fmt.Errorf("load job %s after sequence %d: %w", jobID, j.Version, err)
+		return j, fmt.Errorf("load job %s%s after sequence %d: %w", jobID, from, j.Version, err)
 	}
 	return j, nil
 }
