@@ -40,6 +40,20 @@ type retryAfter struct {
 func (e *retryAfter) Error() string { return e.err.Error() }
 func (e *retryAfter) Unwrap() error { return e.err }
 
+// kindStatus maps a domain error kind to its HTTP status.
+var kindStatus = map[domain.Kind]int{
+	domain.KindBadRequest:   http.StatusBadRequest,
+	domain.KindUnauthorized: http.StatusUnauthorized,
+	domain.KindForbidden:    http.StatusForbidden,
+	domain.KindNotFound:     http.StatusNotFound,
+	domain.KindConflict:     http.StatusConflict,
+	domain.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	domain.KindInvalid:      http.StatusUnprocessableEntity,
+	domain.KindRateLimited:  http.StatusTooManyRequests,
+	domain.KindUnavailable:  http.StatusServiceUnavailable,
+	kindMethodNotAllowed:    http.StatusMethodNotAllowed,
+}
+
 // httpStatus maps any error to its status, code and client-facing detail. It
 // is the only place that decides status codes for errors: *domain.Error by
 // Kind, timeouts as 503, anything else as a 500 whose detail says nothing
@@ -47,27 +61,8 @@ func (e *retryAfter) Unwrap() error { return e.err }
 func httpStatus(err error) (status int, code, detail string) {
 	var de *domain.Error
 	if errors.As(err, &de) {
-		switch de.Kind {
-		case domain.KindBadRequest:
-			return http.StatusBadRequest, de.Code, de.Message
-		case domain.KindUnauthorized:
-			return http.StatusUnauthorized, de.Code, de.Message
-		case domain.KindForbidden:
-			return http.StatusForbidden, de.Code, de.Message
-		case domain.KindNotFound:
-			return http.StatusNotFound, de.Code, de.Message
-		case domain.KindConflict:
-			return http.StatusConflict, de.Code, de.Message
-		case domain.KindTooLarge:
-			return http.StatusRequestEntityTooLarge, de.Code, de.Message
-		case domain.KindInvalid:
-			return http.StatusUnprocessableEntity, de.Code, de.Message
-		case domain.KindRateLimited:
-			return http.StatusTooManyRequests, de.Code, de.Message
-		case domain.KindUnavailable:
-			return http.StatusServiceUnavailable, de.Code, de.Message
-		case kindMethodNotAllowed:
-			return http.StatusMethodNotAllowed, de.Code, de.Message
+		if st, ok := kindStatus[de.Kind]; ok {
+			return st, de.Code, de.Message
 		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

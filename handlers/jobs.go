@@ -113,6 +113,16 @@ func (jw *jobWriter) jobs(js []domain.Job) []jobJSON {
 // ownedJob reads the caller's job from the view, falling back to folding
 // its history when the view does not have it (it lags, or another replica
 // wrote it). Someone else's job is job_not_found, exactly like a missing one.
+// requestedJob is the caller's job named by the {job_id} path parameter.
+func (s *server) requestedJob(r *http.Request) (identity, domain.Job, error) {
+	id, err := user(r)
+	if err != nil {
+		return id, domain.Job{}, err
+	}
+	j, err := s.ownedJob(r.Context(), id.UserID, chi.URLParam(r, "job_id"))
+	return id, j, err
+}
+
 func (s *server) ownedJob(ctx context.Context, userID, jobID string) (domain.Job, error) {
 	if !domain.ValidID("job", jobID) {
 		return domain.Job{}, domain.ErrJobNotFound
@@ -376,12 +386,7 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getJob(w http.ResponseWriter, r *http.Request) {
-	id, err := user(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	j, err := s.ownedJob(r.Context(), id.UserID, chi.URLParam(r, "job_id"))
+	_, j, err := s.requestedJob(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -477,12 +482,7 @@ func (s *server) inputsInUse(ctx context.Context, userID, except string) (used m
 	return used, true
 }
 func (s *server) retryJob(w http.ResponseWriter, r *http.Request) {
-	id, err := user(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	j, err := s.ownedJob(r.Context(), id.UserID, chi.URLParam(r, "job_id"))
+	_, j, err := s.requestedJob(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -497,12 +497,7 @@ func (s *server) retryJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) jobStats(w http.ResponseWriter, r *http.Request) {
-	id, err := user(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	j, err := s.ownedJob(r.Context(), id.UserID, chi.URLParam(r, "job_id"))
+	_, j, err := s.requestedJob(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
