@@ -229,11 +229,6 @@ func (m *Main) startWorkers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	registry, closeEngines, err := buildEngines(cfg, m.Logger)
-	if err != nil {
-		return err
-	}
-	m.closers = append(m.closers, closeEngines)
 	timeouts, err := cfg.processorTimeouts()
 	if err != nil {
 		return err
@@ -242,6 +237,11 @@ func (m *Main) startWorkers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	registry, closeEngines, err := buildEngines(cfg, limits, m.Logger)
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, closeEngines)
 	files := m.Store.Files()
 	dispatcher, err := workers.NewDispatcher(m.Store, m.Store)
 	if err != nil {

@@ -35,7 +35,7 @@ func (c Config) limits() (workers.Limits, error) {
 // buildEngines starts one engine per processor family and returns the
 // registry and a function that stops the engines' long-lived helpers (warm
 // LibreOffice instances …). Each engine registers in its own block below.
-func buildEngines(cfg Config, logger *slog.Logger) (workers.Registry, func() error, error) {
+func buildEngines(cfg Config, limits workers.Limits, logger *slog.Logger) (workers.Registry, func() error, error) {
 	registry := workers.Registry{}
 	var closers []func() error
 	closeAll := func() error {
@@ -60,13 +60,9 @@ func buildEngines(cfg Config, logger *slog.Logger) (workers.Registry, func() err
 	// --- documents ---
 	// LibreOffice starts at the first conversion, so that processes that
 	// never convert a document (API-only nodes, most tests) pay nothing.
-	docLimits, err := cfg.limits()
-	if err != nil {
-		return fail("document", err)
-	}
 	docOpts := []document.Option{
 		document.WithInstances(cfg.OfficeInstances), document.WithRestartAfter(cfg.OfficeRestartAfter),
-		document.WithMemoryLimit(docLimits.MemoryLimit), document.WithLazyStart(),
+		document.WithMemoryLimit(limits.MemoryLimit), document.WithLazyStart(),
 	}
 	if logger != nil {
 		docOpts = append(docOpts, document.WithLogger(logger))
@@ -109,6 +105,5 @@ func buildEngines(cfg Config, logger *slog.Logger) (workers.Registry, func() err
 	}
 	registry.Register(speech, domain.AudioTranscription, domain.VideoTranscription)
 
-	_ = logger
 	return registry, closeAll, nil
 }
